@@ -1,0 +1,84 @@
+// Package awsclient owns how both binaries build their AWS clients: the
+// SDK's standard configuration chain untouched (env, profile, ECS task
+// role, AWS_ENDPOINT_URL_* per service), plus the retry policy and the
+// test-only fault injection that wrap every call.
+package awsclient
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+)
+
+// Options choose what the standard chain cannot.
+type Options struct {
+	S3ForcePathStyle bool
+	// Transport wraps the HTTP transport (fault injection in tests); nil
+	// leaves it alone.
+	Transport func(http.RoundTripper) http.RoundTripper
+}
+
+// Clients are the three services the fleet talks to.
+type Clients struct {
+	DynamoDB *dynamodb.Client
+	SQS      *sqs.Client
+	S3       *s3.Client
+	Region   string
+}
+
+// maxAttempts is generous because workers run for hours against tables that
+// may be throttled by production traffic; the backoff is capped so a burst
+// costs seconds, not minutes.
+const maxAttempts = 10
+
+// Load builds the clients.
+func Load(ctx context.Context, o Options) (*Clients, error) {
+	httpClient := awshttp.NewBuildableClient().WithTimeout(5 * time.Minute)
+	var hc aws.HTTPClient = httpClient
+	if o.Transport != nil {
+		hc = &http.Client{Transport: o.Transport(httpClient.GetTransport()), Timeout: 5 * time.Minute}
+	}
+	cfg, err := config.LoadDefaultConfig(ctx,
+		config.WithHTTPClient(hc),
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(so *retry.StandardOptions) {
+				so.MaxAttempts = maxAttempts
+				so.MaxBackoff = 10 * time.Second
+				// The client-side rate limiter exists to protect a
+				// struggling service from retry storms; our pacing and
+				// backoff already do that and it would fail calls outright.
+				so.RateLimiter = noRateLimit{}
+			})
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return nil, fmt.Errorf("no AWS region configured: set AWS_REGION")
+	}
+	return &Clients{
+		DynamoDB: dynamodb.NewFromConfig(cfg),
+		SQS:      sqs.NewFromConfig(cfg),
+		S3: s3.NewFromConfig(cfg, func(so *s3.Options) {
+			so.UsePathStyle = o.S3ForcePathStyle
+		}),
+		Region: cfg.Region,
+	}, nil
+}
+
+type noRateLimit struct{}
+
+func (noRateLimit) GetToken(context.Context, uint) (func() error, error) { return noop, nil }
+func (noRateLimit) AddTokens(uint) error                                 { return nil }
+
+func noop() error { return nil }

@@ -1,0 +1,214 @@
+package controltable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/ddbfleet/ddbfleet/shared/fault"
+)
+
+// API is the part of the DynamoDB client the store uses.
+type API interface {
+	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	BatchWriteItem(context.Context, *dynamodb.BatchWriteItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+}
+
+var _ API = (*dynamodb.Client)(nil)
+
+// Retention is how long control rows live after they are written; DynamoDB
+// TTL deletes them afterwards (attribute expiresAt). An export's files in S3
+// are not affected.
+const Retention = 90 * 24 * time.Hour
+
+// Store reads and writes the control table.
+type Store struct {
+	api   API
+	table string
+	now   func() time.Time
+}
+
+// New returns a Store on the named control table. now is the clock (tests
+// inject one); nil means time.Now.
+func New(api API, table string, now func() time.Time) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{api: api, table: table, now: now}
+}
+
+// Table is the control table's name.
+func (s *Store) Table() string { return s.table }
+
+func pk(exportID string) string   { return "EXPORT#" + exportID }
+func segSK(segment int) string    { return fmt.Sprintf("SEG#%07d", segment) }
+func partSK(seg, part int) string { return fmt.Sprintf("PART#%07d#%06d", seg, part) }
+
+const exportSK = "EXPORT"
+
+func key(exportID, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: pk(exportID)},
+		"sk": &types.AttributeValueMemberS{Value: sk},
+	}
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+func num(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
+func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+
+// exportRow is the stored shape of Export.
+type exportRow struct {
+	PK                 string  `dynamodbav:"pk"`
+	SK                 string  `dynamodbav:"sk"`
+	Kind               string  `dynamodbav:"kind"`
+	ExportID           string  `dynamodbav:"exportId"`
+	Table              string  `dynamodbav:"table"`
+	TableARN           string  `dynamodbav:"tableArn"`
+	TableID            string  `dynamodbav:"tableId"`
+	Bucket             string  `dynamodbav:"bucket"`
+	Prefix             string  `dynamodbav:"prefix"`
+	SegmentsTotal      int     `dynamodbav:"segmentsTotal"`
+	State              string  `dynamodbav:"state"`
+	StartTime          int64   `dynamodbav:"startTime"`
+	EndTime            int64   `dynamodbav:"endTime"`
+	ArgsHash           string  `dynamodbav:"argsHash"`
+	ReadCapacityCap    float64 `dynamodbav:"readCapacityCap"`
+	ScanPageSize       int     `dynamodbav:"scanPageSize"`
+	PartSizeBytes      int64   `dynamodbav:"partSizeBytes"`
+	BilledSizeBytes    int64   `dynamodbav:"billedSizeBytes"`
+	SegmentsDone       int     `dynamodbav:"segmentsDone"`
+	SegmentsFailed     int     `dynamodbav:"segmentsFailed"`
+	ItemCount          int64   `dynamodbav:"itemCount"`
+	Bytes              int64   `dynamodbav:"bytes"`
+	Parts              int     `dynamodbav:"parts"`
+	LastError          string  `dynamodbav:"lastError"`
+	FinalizeLease      int64   `dynamodbav:"finalizeLease"`
+	ManifestSummaryKey string  `dynamodbav:"manifestSummaryKey"`
+	ExpiresAt          int64   `dynamodbav:"expiresAt"`
+}
+
+func (r *exportRow) toExport() *Export {
+	return &Export{
+		ExportID: r.ExportID, Table: r.Table, TableARN: r.TableARN, TableID: r.TableID,
+		Bucket: r.Bucket, Prefix: r.Prefix, SegmentsTotal: r.SegmentsTotal,
+		State: ExportState(r.State), StartTime: fromMS(r.StartTime), EndTime: fromMS(r.EndTime),
+		ArgsHash: r.ArgsHash, ReadCapacityCap: r.ReadCapacityCap, ScanPageSize: r.ScanPageSize,
+		PartSizeBytes: r.PartSizeBytes, BilledSizeBytes: r.BilledSizeBytes,
+		SegmentsDone: r.SegmentsDone, SegmentsFailed: r.SegmentsFailed,
+		ItemCount: r.ItemCount, Bytes: r.Bytes, Parts: r.Parts, LastError: r.LastError,
+		FinalizeLease: fromMS(r.FinalizeLease), ManifestSummaryKey: r.ManifestSummaryKey,
+	}
+}
+
+type segmentRow struct {
+	Segment     int    `dynamodbav:"segment"`
+	State       string `dynamodbav:"state"`
+	Attempt     int    `dynamodbav:"attempt"`
+	Owner       string `dynamodbav:"owner"`
+	LeaseExpiry int64  `dynamodbav:"leaseExpiry"`
+	NextPart    int    `dynamodbav:"nextPart"`
+	ItemCount   int64  `dynamodbav:"itemCount"`
+	Bytes       int64  `dynamodbav:"bytes"`
+	Pages       int64  `dynamodbav:"pages"`
+	Failures    int    `dynamodbav:"failures"`
+	LastError   string `dynamodbav:"lastError"`
+	UpdatedAt   int64  `dynamodbav:"updatedAt"`
+}
+
+type partRow struct {
+	Segment   int    `dynamodbav:"segment"`
+	Part      int    `dynamodbav:"part"`
+	Attempt   int    `dynamodbav:"attempt"`
+	Key       string `dynamodbav:"key"`
+	ItemCount int64  `dynamodbav:"itemCount"`
+	MD5       string `dynamodbav:"md5"`
+	ETag      string `dynamodbav:"etag"`
+	Bytes     int64  `dynamodbav:"bytes"`
+}
+
+func decodeSegment(exportID string, item map[string]types.AttributeValue) (*Segment, error) {
+	var r segmentRow
+	if err := attributevalue.UnmarshalMap(item, &r); err != nil {
+		return nil, fmt.Errorf("decode segment row: %w", err)
+	}
+	s := &Segment{
+		ExportID: exportID, Segment: r.Segment, State: SegmentState(r.State), Attempt: r.Attempt,
+		Owner: r.Owner, LeaseExpiry: fromMS(r.LeaseExpiry), NextPart: r.NextPart,
+		ItemCount: r.ItemCount, Bytes: r.Bytes, Pages: r.Pages, Failures: r.Failures,
+		LastError: r.LastError, UpdatedAt: fromMS(r.UpdatedAt),
+	}
+	if c, ok := item["cursor"].(*types.AttributeValueMemberM); ok {
+		s.Cursor = c.Value
+	}
+	return s, nil
+}
+
+// isConditionFailed reports a failed condition, alone or inside a cancelled
+// transaction.
+func isConditionFailed(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return true
+	}
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) {
+		for _, r := range tce.CancellationReasons {
+			if aws.ToString(r.Code) == "ConditionalCheckFailed" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// classify turns SDK errors into the fault vocabulary. A cancelled
+// transaction with no failed condition lost a race with another writer and
+// is worth retrying; the SDK's retryer has already retried throttling.
+func classify(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var tce *types.TransactionCanceledException
+	if errors.As(err, &tce) && !isConditionFailed(err) {
+		return fault.Retryable(fmt.Errorf("%s: %w", op, err))
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() == "ResourceNotFoundException" {
+		return fault.Permanent(fmt.Errorf("%s: control table missing (run `coordinator init`): %w", op, err))
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// retry runs one control-table call under the default retry budget, so a
+// burst of throttling or a dropped connection does not fail a segment.
+func retry(ctx context.Context, op func(context.Context) error) error {
+	return fault.Retry(ctx, fault.DefaultPolicy, op)
+}

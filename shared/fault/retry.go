@@ -1,0 +1,63 @@
+package fault
+
+import (
+	"context"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// Policy bounds one retry loop. The zero value is not useful; start from
+// DefaultPolicy.
+type Policy struct {
+	Initial     time.Duration // first delay
+	Max         time.Duration // largest single delay
+	MaxElapsed  time.Duration // total budget; 0 means only MaxAttempts bounds it
+	MaxAttempts int           // 0 means only MaxElapsed bounds it
+}
+
+// DefaultPolicy suits a single AWS call inside a worker: quick first
+// retries, jittered growth, and a budget short enough that a segment that
+// cannot make progress fails visibly instead of hanging.
+var DefaultPolicy = Policy{
+	Initial:    100 * time.Millisecond,
+	Max:        5 * time.Second,
+	MaxElapsed: 2 * time.Minute,
+}
+
+// Instant returns p with every delay zeroed, for tests that exercise retry
+// paths without waiting.
+func (p Policy) Instant() Policy {
+	p.Initial, p.Max = time.Nanosecond, time.Nanosecond
+	return p
+}
+
+// Retry calls op until it succeeds, returns a non-retryable error, the
+// budget runs out, or ctx ends. The last error is returned unchanged so
+// callers can still classify it.
+func Retry(ctx context.Context, p Policy, op func(context.Context) error) error {
+	eb := backoff.NewExponentialBackOff()
+	eb.InitialInterval = p.Initial
+	eb.MaxInterval = p.Max
+	eb.MaxElapsedTime = p.MaxElapsed
+	eb.RandomizationFactor = 0.5
+	var b backoff.BackOff = eb
+	if p.MaxAttempts > 0 {
+		b = backoff.WithMaxRetries(b, uint64(p.MaxAttempts-1))
+	}
+	var last error
+	err := backoff.Retry(func() error {
+		last = op(ctx)
+		if last == nil {
+			return nil
+		}
+		if ctx.Err() != nil || !IsRetryable(last) {
+			return backoff.Permanent(last)
+		}
+		return last
+	}, backoff.WithContext(b, ctx))
+	if err != nil && last != nil {
+		return last
+	}
+	return err
+}

@@ -1,0 +1,247 @@
+// Package objstore owns the S3 side of an export: streaming part uploads
+// that compute their MD5 on the way, small manifest writes, listings and
+// deletes.
+//
+// Streaming uses feature/s3/manager rather than the newer transfermanager:
+// manager's Uploader is stable, takes an io.Reader of unknown length and
+// bounds memory to PartSize × (Concurrency+1); transfermanager is still
+// beta. Its ETag is not an MD5 for multipart objects, so ObjectWriter hashes
+// the bytes itself.
+package objstore
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+)
+
+// API is the part of the S3 client the store uses (manager.Uploader needs
+// the multipart calls too).
+type API interface {
+	manager.UploadAPIClient
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+	DeleteObject(context.Context, *s3.DeleteObjectInput, ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+	s3.ListObjectsV2APIClient
+}
+
+var _ API = (*s3.Client)(nil)
+
+// Options tune uploads.
+type Options struct {
+	// UploadPartSize is the multipart chunk size; memory per open object is
+	// about UploadPartSize × (UploadConcurrency+1).
+	UploadPartSize    int64
+	UploadConcurrency int
+	SSE               string // "", "AES256" or "aws:kms"
+	SSEKMSKeyID       string
+	StorageClass      string
+}
+
+// DefaultOptions keep one open part file under ~24 MiB of buffers.
+var DefaultOptions = Options{UploadPartSize: 8 << 20, UploadConcurrency: 2}
+
+// Store is one bucket.
+type Store struct {
+	api    API
+	bucket string
+	up     *manager.Uploader
+	opts   Options
+}
+
+// New returns a Store for bucket.
+func New(api API, bucket string, opts Options) *Store {
+	if opts.UploadPartSize < manager.MinUploadPartSize {
+		opts.UploadPartSize = DefaultOptions.UploadPartSize
+	}
+	if opts.UploadConcurrency < 1 {
+		opts.UploadConcurrency = DefaultOptions.UploadConcurrency
+	}
+	up := manager.NewUploader(api, func(u *manager.Uploader) {
+		u.PartSize = opts.UploadPartSize
+		u.Concurrency = opts.UploadConcurrency
+		// A failed upload must not leave a billable multipart behind.
+		u.LeavePartsOnError = false
+	})
+	return &Store{api: api, bucket: bucket, up: up, opts: opts}
+}
+
+// Bucket is the bucket's name.
+func (s *Store) Bucket() string { return s.bucket }
+
+// ObjectInfo describes a written object.
+type ObjectInfo struct {
+	Key   string
+	ETag  string
+	MD5   []byte
+	Bytes int64
+}
+
+// MD5Base64 is the manifest's md5Checksum form.
+func (o ObjectInfo) MD5Base64() string { return base64.StdEncoding.EncodeToString(o.MD5) }
+
+// ObjectWriter streams one object. Write never holds more than the
+// uploader's buffers; Close waits for the upload and returns what landed.
+type ObjectWriter struct {
+	key    string
+	pw     *io.PipeWriter
+	md5    hash.Hash
+	n      int64
+	done   chan struct{}
+	etag   string
+	err    error
+	cancel context.CancelFunc
+}
+
+// Create starts streaming an object to key.
+func (s *Store) Create(ctx context.Context, key string) *ObjectWriter {
+	ctx, cancel := context.WithCancel(ctx)
+	pr, pw := io.Pipe()
+	w := &ObjectWriter{key: key, pw: pw, md5: md5.New(), done: make(chan struct{}), cancel: cancel}
+	in := &s3.PutObjectInput{Bucket: &s.bucket, Key: &key, Body: pr}
+	s.applyPutOptions(in)
+	go func() {
+		defer close(w.done)
+		out, err := s.up.Upload(ctx, in)
+		if err != nil {
+			w.err = fmt.Errorf("upload s3://%s/%s: %w", s.bucket, key, err)
+			pr.CloseWithError(w.err)
+			return
+		}
+		w.etag = aws.ToString(out.ETag)
+	}()
+	return w
+}
+
+func (s *Store) applyPutOptions(in *s3.PutObjectInput) {
+	if s.opts.SSE != "" {
+		in.ServerSideEncryption = types.ServerSideEncryption(s.opts.SSE)
+	}
+	if s.opts.SSEKMSKeyID != "" {
+		in.SSEKMSKeyId = &s.opts.SSEKMSKeyID
+	}
+	if s.opts.StorageClass != "" {
+		in.StorageClass = types.StorageClass(s.opts.StorageClass)
+	}
+}
+
+// Write implements io.Writer.
+func (w *ObjectWriter) Write(p []byte) (int, error) {
+	n, err := w.pw.Write(p)
+	w.md5.Write(p[:n])
+	w.n += int64(n)
+	return n, err
+}
+
+// Written is the number of bytes written so far.
+func (w *ObjectWriter) Written() int64 { return w.n }
+
+// Close finishes the upload and reports the object.
+func (w *ObjectWriter) Close() (ObjectInfo, error) {
+	w.pw.Close()
+	<-w.done
+	w.cancel()
+	if w.err != nil {
+		return ObjectInfo{}, w.err
+	}
+	return ObjectInfo{Key: w.key, ETag: strings.Trim(w.etag, `"`), MD5: w.md5.Sum(nil), Bytes: w.n}, nil
+}
+
+// Abort stops the upload; nothing is left behind.
+func (w *ObjectWriter) Abort() {
+	w.pw.CloseWithError(errors.New("upload aborted"))
+	w.cancel()
+	<-w.done
+}
+
+// Put writes a small object whole, with Content-MD5 so S3 rejects a
+// corrupted body.
+func (s *Store) Put(ctx context.Context, key string, body []byte, contentType string) (ObjectInfo, error) {
+	sum := md5.Sum(body)
+	in := &s3.PutObjectInput{
+		Bucket: &s.bucket, Key: &key, Body: strings.NewReader(string(body)),
+		ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+	}
+	if contentType != "" {
+		in.ContentType = &contentType
+	}
+	s.applyPutOptions(in)
+	out, err := s.api.PutObject(ctx, in)
+	if err != nil {
+		return ObjectInfo{}, fmt.Errorf("put s3://%s/%s: %w", s.bucket, key, err)
+	}
+	return ObjectInfo{Key: key, ETag: strings.Trim(aws.ToString(out.ETag), `"`), MD5: sum[:], Bytes: int64(len(body))}, nil
+}
+
+// Get opens an object for reading.
+func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	out, err := s.api.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key})
+	if err != nil {
+		return nil, fmt.Errorf("get s3://%s/%s: %w", s.bucket, key, err)
+	}
+	return out.Body, nil
+}
+
+// Exists reports whether key exists.
+func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
+	_, err := s.api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key})
+	if err == nil {
+		return true, nil
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) && (ae.ErrorCode() == "NotFound" || ae.ErrorCode() == "NoSuchKey") {
+		return false, nil
+	}
+	return false, fmt.Errorf("head s3://%s/%s: %w", s.bucket, key, err)
+}
+
+// Object is a listing entry.
+type Object struct {
+	Key  string
+	Size int64
+	ETag string
+}
+
+// List returns every object under prefix.
+func (s *Store) List(ctx context.Context, prefix string) ([]Object, error) {
+	var objs []Object
+	p := s3.NewListObjectsV2Paginator(s.api, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list s3://%s/%s: %w", s.bucket, prefix, err)
+		}
+		for _, o := range page.Contents {
+			objs = append(objs, Object{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size), ETag: strings.Trim(aws.ToString(o.ETag), `"`)})
+		}
+	}
+	return objs, nil
+}
+
+// Delete removes keys; a missing key is not an error.
+func (s *Store) Delete(ctx context.Context, keys ...string) error {
+	for _, k := range keys {
+		if _, err := s.api.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: aws.String(k)}); err != nil {
+			return fmt.Errorf("delete s3://%s/%s: %w", s.bucket, k, err)
+		}
+	}
+	return nil
+}
+
+// HexMD5 is the form of the .checksum files.
+func HexMD5(b []byte) string {
+	sum := md5.Sum(b)
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,253 @@
+// Package segexport owns exporting one claimed scan segment: it scans the
+// segment page by page from its checkpoint, encodes each item as a DynamoDB
+// JSON line, streams the lines through gzip into part files in S3, and after
+// each part is durable commits the part together with the cursor that
+// follows it. A new attempt resumes from that cursor, never from the start.
+package segexport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/klauspost/compress/gzip"
+	"go.uber.org/zap"
+
+	"github.com/ddbfleet/ddbfleet/shared/controltable"
+	"github.com/ddbfleet/ddbfleet/shared/ddbjson"
+	"github.com/ddbfleet/ddbfleet/shared/fault"
+	"github.com/ddbfleet/ddbfleet/shared/objstore"
+)
+
+// ScanAPI is the one DynamoDB call a segment needs.
+type ScanAPI interface {
+	Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+}
+
+var _ ScanAPI = (*dynamodb.Client)(nil)
+
+// Pacer throttles reads to a capacity budget. Wait blocks before a page;
+// Consumed reports what the page cost; Throttled reports a throttle.
+type Pacer interface {
+	Wait(ctx context.Context) error
+	Consumed(units float64)
+	Throttled()
+}
+
+// Committer records durable progress; *controltable.Store implements it.
+type Committer interface {
+	CommitPart(ctx context.Context, l controltable.Lease, p controltable.Part, cp controltable.Checkpoint, lease time.Duration) error
+	CompleteSegment(ctx context.Context, l controltable.Lease, last *controltable.Part, cp controltable.Checkpoint) error
+}
+
+var _ Committer = (*controltable.Store)(nil)
+
+// Exporter exports segments. Its fields are set once at start-up.
+type Exporter struct {
+	Scan          ScanAPI
+	Commit        Committer
+	Objects       func(bucket string) *objstore.Store
+	Log           *zap.Logger
+	LeaseDuration time.Duration
+	// DefaultPageSize is the Scan Limit when the export did not choose
+	// one. DynamoDB Local re-walks a segment for each unlimited 1 MB page,
+	// so a limit is what keeps local scans linear; on AWS it costs nothing.
+	DefaultPageSize int
+	// CompressionLevel is the gzip level (1 fastest … 9 smallest).
+	CompressionLevel int
+}
+
+// Job is one claimed segment.
+type Job struct {
+	Export  *controltable.Export
+	Segment *controltable.Segment
+	Lease   controltable.Lease
+	Pacer   Pacer
+	// Drain is closed when the worker is asked to stop: the job closes its
+	// current part at the next page boundary, commits it and returns
+	// ErrDrained.
+	Drain <-chan struct{}
+}
+
+// ErrDrained means the job checkpointed and stopped early on request.
+var ErrDrained = errors.New("segment checkpointed and released for drain")
+
+// Result describes a finished (or drained) job.
+type Result struct {
+	Items        int64 // items written by this attempt
+	PagesScanned int64 // pages scanned by this attempt
+	Parts        int   // parts committed by this attempt
+	ResumedFrom  int   // part number the attempt started at (0: from the start)
+}
+
+// part is one open part file: gzip over a streaming upload.
+type part struct {
+	number int
+	obj    *objstore.ObjectWriter
+	gz     *gzip.Writer
+	items  int64
+}
+
+// Run exports the job's segment from its checkpoint to its end.
+func (x *Exporter) Run(ctx context.Context, job Job) (Result, error) {
+	exp, seg, lease := job.Export, job.Segment, job.Lease
+	log := x.Log.With(zap.String("exportId", exp.ExportID), zap.Int("segment", seg.Segment), zap.Int("attempt", lease.Attempt))
+	res := Result{ResumedFrom: seg.NextPart}
+	if seg.NextPart > 0 || seg.Cursor != nil {
+		log.Info("resuming segment from checkpoint", zap.Int("nextPart", seg.NextPart), zap.Int64("itemsSoFar", seg.ItemCount))
+	}
+	pageSize := exp.ScanPageSize
+	if pageSize <= 0 {
+		pageSize = x.DefaultPageSize
+	}
+	partSize := exp.PartSizeBytes
+	cp := controltable.Checkpoint{Cursor: seg.Cursor, NextPart: seg.NextPart, ItemCount: seg.ItemCount, Bytes: seg.Bytes, Pages: seg.Pages}
+	store := x.Objects(exp.Bucket)
+	where := fmt.Sprintf("scan segment %d/%d of table %s", seg.Segment, exp.SegmentsTotal, exp.Table)
+
+	var cur *part
+	defer func() {
+		if cur != nil {
+			cur.obj.Abort()
+		}
+	}()
+	closePart := func() (controltable.Part, error) {
+		p := cur
+		cur = nil
+		if err := p.gz.Close(); err != nil {
+			p.obj.Abort()
+			return controltable.Part{}, err
+		}
+		info, err := p.obj.Close()
+		if err != nil {
+			return controltable.Part{}, err
+		}
+		return controltable.Part{
+			Segment: seg.Segment, Part: p.number, Attempt: lease.Attempt, Key: info.Key,
+			ItemCount: p.items, MD5: info.MD5Base64(), ETag: info.ETag, Bytes: info.Bytes,
+		}, nil
+	}
+
+	var line []byte
+	cursor := seg.Cursor
+	for {
+		if err := job.Pacer.Wait(ctx); err != nil {
+			return res, err
+		}
+		var out *dynamodb.ScanOutput
+		err := fault.Retry(ctx, fault.DefaultPolicy, func(ctx context.Context) error {
+			var err error
+			out, err = x.Scan.Scan(ctx, &dynamodb.ScanInput{
+				TableName:              &exp.Table,
+				Segment:                aws.Int32(int32(seg.Segment)),
+				TotalSegments:          aws.Int32(int32(exp.SegmentsTotal)),
+				ExclusiveStartKey:      cursor,
+				Limit:                  aws.Int32(int32(pageSize)),
+				ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+			})
+			if fault.IsThrottle(err) {
+				job.Pacer.Throttled()
+			}
+			return err
+		})
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", where, err)
+		}
+		if out.ConsumedCapacity != nil {
+			job.Pacer.Consumed(aws.ToFloat64(out.ConsumedCapacity.CapacityUnits))
+		}
+		res.PagesScanned++
+		cp.Pages++
+		if len(out.Items) > 0 && cur == nil {
+			obj := store.Create(ctx, exp.PartKey(seg.Segment, cp.NextPart, lease.Attempt))
+			gz, _ := gzip.NewWriterLevel(obj, x.CompressionLevel)
+			cur = &part{number: cp.NextPart, obj: obj, gz: gz}
+		}
+		for _, item := range out.Items {
+			if line, err = ddbjson.AppendItemLine(line[:0], item); err != nil {
+				return res, fault.Permanent(fmt.Errorf("%s: encode item: %w", where, err))
+			}
+			if _, err := cur.gz.Write(line); err != nil {
+				return res, fmt.Errorf("%s: write part %d: %w", where, cur.number, err)
+			}
+			cur.items++
+		}
+		cursor = out.LastEvaluatedKey
+		if len(cursor) == 0 {
+			break
+		}
+		draining := isClosed(job.Drain)
+		if cur != nil && (cur.obj.Written() >= partSize || draining) {
+			p, err := closePart()
+			if err != nil {
+				return res, fmt.Errorf("%s: finish part %d: %w", where, cp.NextPart, err)
+			}
+			cp.Cursor, cp.NextPart = cursor, cp.NextPart+1
+			cp.ItemCount += p.ItemCount
+			cp.Bytes += p.Bytes
+			if err := x.Commit.CommitPart(ctx, lease, p, cp, x.LeaseDuration); err != nil {
+				x.discardIfRejected(err, store, p.Key, log)
+				return res, err
+			}
+			res.Items += p.ItemCount
+			res.Parts++
+			log.Debug("part committed", zap.String("key", p.Key), zap.Int64("items", p.ItemCount), zap.Int64("bytes", p.Bytes))
+		}
+		if draining {
+			return res, ErrDrained
+		}
+	}
+	var last *controltable.Part
+	if cur != nil {
+		p, err := closePart()
+		if err != nil {
+			return res, fmt.Errorf("%s: finish part %d: %w", where, cp.NextPart, err)
+		}
+		last = &p
+		cp.NextPart++
+		cp.ItemCount += p.ItemCount
+		cp.Bytes += p.Bytes
+		res.Items += p.ItemCount
+		res.Parts++
+	}
+	cp.Cursor = nil
+	if err := x.Commit.CompleteSegment(ctx, lease, last, cp); err != nil {
+		if last != nil {
+			x.discardIfRejected(err, store, last.Key, log)
+		}
+		return res, err
+	}
+	log.Info("segment done", zap.Int64("items", cp.ItemCount), zap.Int("parts", cp.NextPart), zap.Int64("pagesThisAttempt", res.PagesScanned))
+	return res, nil
+}
+
+// discardIfRejected deletes a part whose commit was rejected: a zombie's
+// late upload must not linger where readers could mistake it for data. Any
+// other failure may have committed after all, so the part stays and the
+// finalizer decides.
+func (x *Exporter) discardIfRejected(err error, store *objstore.Store, key string, log *zap.Logger) {
+	if !controltable.IsLeaseLost(err) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := store.Delete(ctx, key); err != nil {
+		log.Warn("could not delete rejected part; the finalizer will", zap.String("key", key), zap.Error(err))
+	}
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	if ch == nil {
+		return false
+	}
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,115 @@
+// Package workercli owns the worker binary's command line: `worker run`
+// and its flags, wired to the consumer loop.
+package workercli
+
+import (
+	"context"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ddbfleet/ddbfleet/shared/awsclient"
+	"github.com/ddbfleet/ddbfleet/shared/controltable"
+	"github.com/ddbfleet/ddbfleet/shared/fault"
+	"github.com/ddbfleet/ddbfleet/shared/fleetcli"
+	"github.com/ddbfleet/ddbfleet/shared/lifecycle"
+	"github.com/ddbfleet/ddbfleet/shared/objstore"
+	"github.com/ddbfleet/ddbfleet/shared/queue"
+	"github.com/ddbfleet/ddbfleet/worker/internal/consumer"
+	"github.com/ddbfleet/ddbfleet/worker/internal/ecsprotect"
+	"github.com/ddbfleet/ddbfleet/worker/internal/segexport"
+)
+
+// App is the worker command line.
+func App() *cli.App {
+	return &cli.App{
+		Name:                 "worker",
+		Usage:                "export DynamoDB scan segments to S3, pulled from the ddbfleet work queue",
+		Flags:                fleetcli.GlobalFlags(),
+		EnableBashCompletion: false,
+		Commands: fleetcli.WithGlobalFlags([]*cli.Command{{
+			Name:  "run",
+			Usage: "consume segment messages until stopped (SIGTERM/SIGINT drain) or idle",
+			Flags: []cli.Flag{
+				&cli.IntFlag{Name: "concurrency", Value: 4, EnvVars: []string{"DDBFLEET_CONCURRENCY"}, Usage: "segments exported at once by this process"},
+				&cli.DurationFlag{Name: "exit-when-idle", EnvVars: []string{"DDBFLEET_EXIT_WHEN_IDLE"}, Usage: "exit 0 after the queue gave no message for this long (0: never)"},
+				&cli.DurationFlag{Name: "drain-timeout", Value: 25 * time.Second, EnvVars: []string{"DDBFLEET_DRAIN_TIMEOUT"}, Usage: "on SIGTERM, time allowed to checkpoint and hand back work (keep under the ECS stop timeout)"},
+				&cli.DurationFlag{Name: "lease-duration", Value: 60 * time.Second, EnvVars: []string{"DDBFLEET_LEASE_DURATION"}, Usage: "how long a segment stays claimed without a heartbeat"},
+				&cli.IntFlag{Name: "scan-page-size", Value: 1000, EnvVars: []string{"DDBFLEET_SCAN_PAGE_SIZE"}, Usage: "Scan Limit per page when the export does not set one"},
+				&cli.IntFlag{Name: "compression-level", Value: 5, EnvVars: []string{"DDBFLEET_COMPRESSION_LEVEL"}, Usage: "gzip level, 1 (fastest) to 9 (smallest)"},
+				&cli.IntFlag{Name: "upload-part-size-mib", Value: 8, EnvVars: []string{"DDBFLEET_UPLOAD_PART_SIZE_MIB"}, Usage: "S3 multipart chunk size; memory ≈ concurrency × (upload-concurrency+1) × this"},
+				&cli.IntFlag{Name: "upload-concurrency", Value: 2, EnvVars: []string{"DDBFLEET_UPLOAD_CONCURRENCY"}, Usage: "multipart chunks uploaded at once per part file"},
+			},
+			Action: run,
+		}}),
+	}
+}
+
+func run(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return fault.Invalidf("run takes no arguments, got %q", c.Args().First())
+	}
+	cfg := consumer.Config{
+		Concurrency:   c.Int("concurrency"),
+		ExitWhenIdle:  c.Duration("exit-when-idle"),
+		DrainTimeout:  c.Duration("drain-timeout"),
+		LeaseDuration: c.Duration("lease-duration"),
+	}
+	switch {
+	case cfg.Concurrency < 1 || cfg.Concurrency > 256:
+		return fault.Invalidf("--concurrency %d: want 1 to 256", cfg.Concurrency)
+	case cfg.ExitWhenIdle < 0:
+		return fault.Invalidf("--exit-when-idle %s: must not be negative", cfg.ExitWhenIdle)
+	case cfg.DrainTimeout < time.Second:
+		return fault.Invalidf("--drain-timeout %s: want at least 1s", cfg.DrainTimeout)
+	case cfg.LeaseDuration < 3*time.Second || cfg.LeaseDuration > 12*time.Hour:
+		return fault.Invalidf("--lease-duration %s: want 3s to 12h (the SQS visibility limit)", cfg.LeaseDuration)
+	case c.Int("scan-page-size") < 1:
+		return fault.Invalidf("--scan-page-size %d: want at least 1", c.Int("scan-page-size"))
+	case c.Int("compression-level") < 1 || c.Int("compression-level") > 9:
+		return fault.Invalidf("--compression-level %d: want 1 to 9", c.Int("compression-level"))
+	case c.Int("upload-part-size-mib") < 5:
+		return fault.Invalidf("--upload-part-size-mib %d: S3 needs at least 5", c.Int("upload-part-size-mib"))
+	case c.Int("upload-concurrency") < 1:
+		return fault.Invalidf("--upload-concurrency %d: want at least 1", c.Int("upload-concurrency"))
+	}
+	gc := fleetcli.ConfigFrom(c)
+	log, err := fleetcli.Logger(c)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+
+	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	clients, err := awsclient.Load(context.WithoutCancel(ctx), gc.AWS)
+	if err != nil {
+		return err
+	}
+	q, err := queue.Open(ctx, clients.SQS, gc.QueueName)
+	if err != nil {
+		return fleetcli.Failed("%s", err)
+	}
+	store := controltable.New(clients.DynamoDB, gc.ControlTable, nil)
+	objOpts := objstore.Options{UploadPartSize: int64(c.Int("upload-part-size-mib")) << 20, UploadConcurrency: c.Int("upload-concurrency")}
+	buckets := func(bucket string) *objstore.Store { return objstore.New(clients.S3, bucket, objOpts) }
+	cons := &consumer.Consumer{
+		Config: cfg,
+		Queue:  q,
+		Store:  store,
+		Life:   &lifecycle.Lifecycle{Store: store, Buckets: buckets, Queue: q, Log: log},
+		Exporter: &segexport.Exporter{
+			Scan: clients.DynamoDB, Commit: store, Objects: buckets, Log: log,
+			LeaseDuration: cfg.LeaseDuration, DefaultPageSize: c.Int("scan-page-size"),
+			CompressionLevel: c.Int("compression-level"),
+		},
+		Protect: ecsprotect.FromEnv(log),
+		Log:     log,
+	}
+	if err := cons.Run(ctx); err != nil {
+		return fleetcli.Failed("%s", err)
+	}
+	return nil
+}
