@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go/logging"
+	"go.uber.org/zap"
 )
 
 // Options choose what the standard chain cannot.
@@ -25,6 +27,9 @@ type Options struct {
 	// Transport wraps the HTTP transport (fault injection in tests); nil
 	// leaves it alone.
 	Transport func(http.RoundTripper) http.RoundTripper
+	// Logger receives the SDK's own log lines at debug level (they are
+	// about connection reuse and checksums, not about the export).
+	Logger *zap.Logger
 }
 
 // Clients are the three services the fleet talks to.
@@ -47,7 +52,14 @@ func Load(ctx context.Context, o Options) (*Clients, error) {
 	if o.Transport != nil {
 		hc = &http.Client{Transport: o.Transport(httpClient.GetTransport()), Timeout: 5 * time.Minute}
 	}
+	log := o.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
 	cfg, err := config.LoadDefaultConfig(ctx,
+		config.WithLogger(logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+			log.Debug(fmt.Sprintf(format, v...), zap.String("source", "aws-sdk"), zap.String("class", string(c)))
+		})),
 		config.WithHTTPClient(hc),
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(so *retry.StandardOptions) {

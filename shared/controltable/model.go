@@ -62,6 +62,7 @@ type Export struct {
 	ScanPageSize       int
 	PartSizeBytes      int64
 	BilledSizeBytes    int64 // DescribeTable's TableSizeBytes at start
+	EstimatedItems     int64 // DescribeTable's ItemCount at start, for the ETA
 	SegmentsDone       int
 	SegmentsFailed     int
 	ItemCount          int64

@@ -25,7 +25,8 @@ func (s *Store) CreateExport(ctx context.Context, e *Export) error {
 		Table: e.Table, TableARN: e.TableARN, TableID: e.TableID, Bucket: e.Bucket, Prefix: e.Prefix,
 		SegmentsTotal: e.SegmentsTotal, State: string(ExportPending), StartTime: ms(e.StartTime),
 		ArgsHash: e.ArgsHash, ReadCapacityCap: e.ReadCapacityCap, ScanPageSize: e.ScanPageSize,
-		PartSizeBytes: e.PartSizeBytes, BilledSizeBytes: e.BilledSizeBytes, ExpiresAt: expires,
+		PartSizeBytes: e.PartSizeBytes, BilledSizeBytes: e.BilledSizeBytes, EstimatedItems: e.EstimatedItems,
+		ExpiresAt: expires,
 	}
 	item, err := attributevalue.MarshalMap(row)
 	if err != nil {
@@ -322,15 +323,18 @@ func (s *Store) partPut(l Lease, p Part) types.TransactWriteItem {
 func (s *Store) exportRunningCheck(exportID string) types.TransactWriteItem {
 	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
 		TableName: &s.table, Key: key(exportID, exportSK),
-		ConditionExpression:       aws.String("#st = :running"),
-		ExpressionAttributeNames:  map[string]string{"#st": "state"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":running": str(string(ExportRunning))},
+		ConditionExpression:      aws.String("#st IN (:pending, :running)"),
+		ExpressionAttributeNames: map[string]string{"#st": "state"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pending": str(string(ExportPending)), ":running": str(string(ExportRunning)),
+		},
 	}}
 }
 
 // CommitPart records a durable part and the checkpoint after it in one
-// transaction, also extending the lease. The export must still be RUNNING:
-// a cancelled export rejects it like a lost lease.
+// transaction, also extending the lease. The export must still be PENDING
+// (the coordinator is still enqueueing) or RUNNING: a cancelled export
+// rejects it like a lost lease.
 func (s *Store) CommitPart(ctx context.Context, l Lease, p Part, cp Checkpoint, lease time.Duration) error {
 	cond, names, values := leaseCondition(l)
 	now := s.now()
@@ -396,11 +400,11 @@ func (s *Store) CompleteSegment(ctx context.Context, l Lease, last *Part, cp Che
 		types.TransactWriteItem{Update: &types.Update{
 			TableName: &s.table, Key: key(l.ExportID, exportSK),
 			UpdateExpression:         aws.String("ADD segmentsDone :one, itemCount :ic, #by :by, parts :pc"),
-			ConditionExpression:      aws.String("#st = :running"),
+			ConditionExpression:      aws.String("#st IN (:pending, :running)"),
 			ExpressionAttributeNames: map[string]string{"#st": "state", "#by": "bytes"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":one": num(1), ":ic": num(cp.ItemCount), ":by": num(cp.Bytes), ":pc": num(parts),
-				":running": str(string(ExportRunning)),
+				":pending": str(string(ExportPending)), ":running": str(string(ExportRunning)),
 			},
 		}},
 	)

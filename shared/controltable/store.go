@@ -104,6 +104,7 @@ type exportRow struct {
 	ScanPageSize       int     `dynamodbav:"scanPageSize"`
 	PartSizeBytes      int64   `dynamodbav:"partSizeBytes"`
 	BilledSizeBytes    int64   `dynamodbav:"billedSizeBytes"`
+	EstimatedItems     int64   `dynamodbav:"estimatedItems"`
 	SegmentsDone       int     `dynamodbav:"segmentsDone"`
 	SegmentsFailed     int     `dynamodbav:"segmentsFailed"`
 	ItemCount          int64   `dynamodbav:"itemCount"`
@@ -121,7 +122,7 @@ func (r *exportRow) toExport() *Export {
 		Bucket: r.Bucket, Prefix: r.Prefix, SegmentsTotal: r.SegmentsTotal,
 		State: ExportState(r.State), StartTime: fromMS(r.StartTime), EndTime: fromMS(r.EndTime),
 		ArgsHash: r.ArgsHash, ReadCapacityCap: r.ReadCapacityCap, ScanPageSize: r.ScanPageSize,
-		PartSizeBytes: r.PartSizeBytes, BilledSizeBytes: r.BilledSizeBytes,
+		PartSizeBytes: r.PartSizeBytes, BilledSizeBytes: r.BilledSizeBytes, EstimatedItems: r.EstimatedItems,
 		SegmentsDone: r.SegmentsDone, SegmentsFailed: r.SegmentsFailed,
 		ItemCount: r.ItemCount, Bytes: r.Bytes, Parts: r.Parts, LastError: r.LastError,
 		FinalizeLease: fromMS(r.FinalizeLease), ManifestSummaryKey: r.ManifestSummaryKey,

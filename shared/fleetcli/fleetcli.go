@@ -79,12 +79,12 @@ type Config struct {
 	AWS          awsclient.Options
 }
 
-// ConfigFrom reads the global flags.
-func ConfigFrom(c *cli.Context) Config {
+// ConfigFrom reads the global flags; log receives the SDK's own lines.
+func ConfigFrom(c *cli.Context, log *zap.Logger) Config {
 	return Config{
 		ControlTable: String(c, FlagControlTable),
 		QueueName:    String(c, FlagQueueName),
-		AWS:          awsclient.Options{S3ForcePathStyle: Bool(c, FlagPathStyle)},
+		AWS:          awsclient.Options{S3ForcePathStyle: Bool(c, FlagPathStyle), Logger: log},
 	}
 }
 

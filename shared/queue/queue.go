@@ -11,7 +11,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -81,13 +83,17 @@ func (q *Queue) URL() string { return q.url }
 // with a redrive policy, both with SSE on. visibility is the initial
 // visibility timeout; workers extend it while they hold a segment.
 func Ensure(ctx context.Context, api API, name string, maxReceive int, visibility time.Duration) error {
-	dlq, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{
-		QueueName: aws.String(DLQName(name)),
-		Attributes: map[string]string{
-			"MessageRetentionPeriod": strconv.Itoa(14 * 24 * 3600),
-			"SqsManagedSseEnabled":   "true",
-		},
-	})
+	sse := map[string]string{"SqsManagedSseEnabled": "true"}
+	dlqAttrs := map[string]string{"MessageRetentionPeriod": strconv.Itoa(14 * 24 * 3600)}
+	maps.Copy(dlqAttrs, sse)
+	dlq, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(DLQName(name)), Attributes: dlqAttrs})
+	if err != nil && strings.Contains(err.Error(), "SqsManagedSseEnabled") {
+		// Some SQS implementations (local emulators) know no SSE; the
+		// queue works the same without it. On AWS it is always honoured.
+		sse = nil
+		delete(dlqAttrs, "SqsManagedSseEnabled")
+		dlq, err = api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(DLQName(name)), Attributes: dlqAttrs})
+	}
 	if err != nil {
 		return fmt.Errorf("create dead-letter queue %s: %w", DLQName(name), err)
 	}
@@ -104,9 +110,9 @@ func Ensure(ctx context.Context, api API, name string, maxReceive int, visibilit
 	want := map[string]string{
 		"VisibilityTimeout":      strconv.Itoa(int(visibility.Seconds())),
 		"MessageRetentionPeriod": strconv.Itoa(14 * 24 * 3600),
-		"SqsManagedSseEnabled":   "true",
 		"RedrivePolicy":          string(redrive),
 	}
+	maps.Copy(want, sse)
 	out, err := api.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: &name, Attributes: want})
 	if err != nil {
 		// An existing queue with other attributes refuses CreateQueue;
@@ -118,7 +124,12 @@ func Ensure(ctx context.Context, api API, name string, maxReceive int, visibilit
 		}
 		out = &sqs.CreateQueueOutput{QueueUrl: url.QueueUrl}
 	}
-	if _, err := api.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: out.QueueUrl, Attributes: want}); err != nil {
+	_, err = api.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: out.QueueUrl, Attributes: want})
+	if err != nil && strings.Contains(err.Error(), "SqsManagedSseEnabled") {
+		delete(want, "SqsManagedSseEnabled")
+		_, err = api.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: out.QueueUrl, Attributes: want})
+	}
+	if err != nil {
 		return fmt.Errorf("configure queue %s: %w", name, err)
 	}
 	return nil

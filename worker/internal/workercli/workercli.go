@@ -75,11 +75,11 @@ func run(c *cli.Context) error {
 	case c.Int("upload-concurrency") < 1:
 		return fault.Invalidf("--upload-concurrency %d: want at least 1", c.Int("upload-concurrency"))
 	}
-	gc := fleetcli.ConfigFrom(c)
 	log, err := fleetcli.Logger(c)
 	if err != nil {
 		return err
 	}
+	gc := fleetcli.ConfigFrom(c, log)
 	defer func() { _ = log.Sync() }()
 
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, syscall.SIGINT)

@@ -1,0 +1,164 @@
+// Package coordcli owns the coordinator's command line: init, export,
+// status, verify, retry, cancel and rescue, each validating its input before
+// writing anything.
+package coordcli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+
+	"github.com/ddbfleet/ddbfleet/shared/awsclient"
+	"github.com/ddbfleet/ddbfleet/shared/controltable"
+	"github.com/ddbfleet/ddbfleet/shared/fault"
+	"github.com/ddbfleet/ddbfleet/shared/fleetcli"
+	"github.com/ddbfleet/ddbfleet/shared/lifecycle"
+	"github.com/ddbfleet/ddbfleet/shared/objstore"
+	"github.com/ddbfleet/ddbfleet/shared/queue"
+)
+
+// App is the coordinator command line.
+func App() *cli.App {
+	return &cli.App{
+		Name:  "coordinator",
+		Usage: "plan, start, watch and check ddbfleet exports of DynamoDB tables to S3",
+		Flags: fleetcli.GlobalFlags(),
+		Commands: fleetcli.WithGlobalFlags([]*cli.Command{
+			initCommand(), exportCommand(), statusCommand(), verifyCommand(),
+			retryCommand(), cancelCommand(), rescueCommand(),
+		}),
+	}
+}
+
+var leaseFlag = &cli.DurationFlag{
+	Name: "lease-duration", Value: 60 * time.Second, EnvVars: []string{"DDBFLEET_LEASE_DURATION"},
+	Usage: "the workers' lease; a segment whose lease expired this long ago is re-enqueued",
+}
+
+var exportIDFlag = &cli.StringFlag{Name: "export-id", Aliases: []string{"id"}, Usage: "the export's id"}
+
+var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print a JSON object on stdout"}
+
+// env is what every command needs, built after its flags are validated.
+type env struct {
+	log     *zap.Logger
+	cfg     fleetcli.Config
+	clients *awsclient.Clients
+	store   *controltable.Store
+	stdout  io.Writer
+}
+
+func newEnv(c *cli.Context) (*env, error) {
+	if c.NArg() > 0 {
+		return nil, fault.Invalidf("%s takes no arguments, got %q", c.Command.Name, c.Args().First())
+	}
+	log, err := fleetcli.Logger(c)
+	if err != nil {
+		return nil, err
+	}
+	cfg := fleetcli.ConfigFrom(c, log)
+	clients, err := awsclient.Load(c.Context, cfg.AWS)
+	if err != nil {
+		return nil, err
+	}
+	return &env{
+		log: log, cfg: cfg, clients: clients, stdout: c.App.Writer,
+		store: controltable.New(clients.DynamoDB, cfg.ControlTable, nil),
+	}, nil
+}
+
+func (e *env) bucket(name string) *objstore.Store {
+	return objstore.New(e.clients.S3, name, objstore.DefaultOptions)
+}
+
+func (e *env) queues(ctx context.Context) (work, dlq *queue.Queue, err error) {
+	if work, err = queue.Open(ctx, e.clients.SQS, e.cfg.QueueName); err != nil {
+		return nil, nil, err
+	}
+	if dlq, err = queue.Open(ctx, e.clients.SQS, queue.DLQName(e.cfg.QueueName)); err != nil {
+		return nil, nil, err
+	}
+	return work, dlq, nil
+}
+
+func (e *env) lifecycle(work *queue.Queue) *lifecycle.Lifecycle {
+	return &lifecycle.Lifecycle{Store: e.store, Buckets: e.bucket, Queue: work, Log: e.log}
+}
+
+// loadExport reads an export named on the command line; an unknown id is
+// operator input, hence exit 2.
+func (e *env) loadExport(ctx context.Context, id string) (*controltable.Export, error) {
+	if id == "" {
+		return nil, fault.Invalidf("--export-id is required")
+	}
+	exp, err := e.store.GetExport(ctx, id)
+	if errors.Is(err, controltable.ErrNotFound) {
+		return nil, fault.Invalidf("export %q not found in control table %s", id, e.store.Table())
+	}
+	return exp, err
+}
+
+func (e *env) printJSON(v any) error {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func initCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "init",
+		Usage: "create (idempotently) the control table, the work queue and its dead-letter queue",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "max-receive-count", Value: queue.DefaultMaxReceiveCount, Usage: "deliveries of a segment message before it is parked in the dead-letter queue"},
+			&cli.DurationFlag{Name: "visibility-timeout", Value: 60 * time.Second, Usage: "initial visibility timeout of the work queue (workers extend it while they hold a segment)"},
+		},
+		Action: func(c *cli.Context) error {
+			mr, vis := c.Int("max-receive-count"), c.Duration("visibility-timeout")
+			if mr < 1 || mr > 1000 {
+				return fault.Invalidf("--max-receive-count %d: want 1 to 1000", mr)
+			}
+			if vis < time.Second || vis > 12*time.Hour {
+				return fault.Invalidf("--visibility-timeout %s: want 1s to 12h", vis)
+			}
+			e, err := newEnv(c)
+			if err != nil {
+				return err
+			}
+			if err := controltable.EnsureTable(c.Context, e.clients.DynamoDB, e.cfg.ControlTable); err != nil {
+				return fleetcli.Failed("%s", err)
+			}
+			if err := queue.Ensure(c.Context, e.clients.SQS, e.cfg.QueueName, mr, vis); err != nil {
+				return fleetcli.Failed("%s", err)
+			}
+			e.log.Info("ready", zap.String("controlTable", e.cfg.ControlTable), zap.String("queue", e.cfg.QueueName),
+				zap.String("deadLetterQueue", queue.DLQName(e.cfg.QueueName)), zap.Int("maxReceiveCount", mr))
+			return nil
+		},
+	}
+}
+
+// checkBucket refuses an export to a bucket that does not exist or cannot
+// be reached, before anything is written.
+func (e *env) checkBucket(ctx context.Context, bucket string) error {
+	_, err := e.clients.S3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &bucket})
+	if err == nil {
+		return nil
+	}
+	if fault.Classify(err) == fault.KindPermanent {
+		return fault.Invalidf("bucket %q not found or not accessible: %v", bucket, err)
+	}
+	return fmt.Errorf("check bucket %q: %w", bucket, err)
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

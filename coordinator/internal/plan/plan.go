@@ -1,0 +1,115 @@
+// Package plan owns the decisions made once, when an export starts: how
+// many scan segments, which export id, and what the prefix placeholders
+// resolve to. Everything here is pure and validated, so bad input is
+// refused before anything is written.
+package plan
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ddbfleet/ddbfleet/shared/fault"
+)
+
+const (
+	// MaxSegments bounds --segments. DynamoDB allows 1,000,000, but each
+	// segment is a queue message and a control row; 100,000 segments of
+	// 1 GiB already covers a 100 TiB table.
+	MaxSegments = 100_000
+	// MinAutoSegments is the floor of --segments auto: even a small table
+	// is split enough to keep a modest fleet busy and to let a fast worker
+	// pick up the tail of a slow one.
+	MinAutoSegments = 16
+	// BytesPerAutoSegment is the target table size per segment (AWS
+	// guidance is 1–2 GB per segment; smaller means finer load balance).
+	BytesPerAutoSegment = 1 << 30
+)
+
+// Segments parses --segments: "auto" or 1..MaxSegments.
+func Segments(flag string, tableBytes int64) (int, error) {
+	if flag == "" || flag == "auto" {
+		return AutoSegments(tableBytes), nil
+	}
+	n, err := strconv.Atoi(flag)
+	if err != nil || n < 1 || n > MaxSegments {
+		return 0, fault.Invalidf("--segments %q: want auto or a whole number from 1 to %d", flag, MaxSegments)
+	}
+	return n, nil
+}
+
+// AutoSegments is one segment per GiB of table, at least MinAutoSegments.
+func AutoSegments(tableBytes int64) int {
+	n := int(math.Ceil(float64(tableBytes) / BytesPerAutoSegment))
+	return min(MaxSegments, max(MinAutoSegments, n))
+}
+
+var exportIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
+
+// ExportID validates an operator-chosen id, or makes one like the native
+// export's: a millisecond timestamp and a random suffix, so ids sort by
+// start time.
+func ExportID(flag string, now time.Time) (string, error) {
+	if flag != "" {
+		if !exportIDPattern.MatchString(flag) {
+			return "", fault.Invalidf("--export-id %q: use 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit", flag)
+		}
+		return flag, nil
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%014d-%s", now.UnixMilli(), hex.EncodeToString(b)), nil
+}
+
+var placeholder = regexp.MustCompile(`\{[^{}]*\}`)
+
+// Prefix resolves the --prefix placeholders in UTC and validates the
+// result. The empty prefix puts AWSDynamoDB/ at the bucket root.
+func Prefix(tmpl, table, exportID string, now time.Time) (string, error) {
+	now = now.UTC()
+	vals := map[string]string{
+		"{table}": table, "{exportId}": exportID,
+		"{yyyy}": fmt.Sprintf("%04d", now.Year()), "{mm}": fmt.Sprintf("%02d", now.Month()),
+		"{dd}": fmt.Sprintf("%02d", now.Day()), "{hh}": fmt.Sprintf("%02d", now.Hour()),
+	}
+	var bad string
+	out := placeholder.ReplaceAllStringFunc(tmpl, func(p string) string {
+		if v, ok := vals[p]; ok {
+			return v
+		}
+		bad = p
+		return p
+	})
+	if bad != "" {
+		return "", fault.Invalidf("--prefix %q: unknown placeholder %s (known: {table} {exportId} {yyyy} {mm} {dd} {hh})", tmpl, bad)
+	}
+	out = strings.TrimSuffix(out, "/")
+	switch {
+	case strings.HasPrefix(out, "/"):
+		return "", fault.Invalidf("--prefix %q: must not start with '/'", tmpl)
+	case strings.Contains(out, "//"):
+		return "", fault.Invalidf("--prefix %q: must not contain an empty path segment ('//')", tmpl)
+	case strings.ContainsAny(out, "{}\\\x00"):
+		return "", fault.Invalidf("--prefix %q: must not contain braces, backslashes or NUL", tmpl)
+	case len(out) > 512:
+		return "", fault.Invalidf("--prefix: %d characters, at most 512", len(out))
+	}
+	return out, nil
+}
+
+// ArgsHash fingerprints the arguments that shape an export, so a re-run with
+// the same --export-id can tell "same request again" from "a different
+// request reusing the id".
+func ArgsHash(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		fmt.Fprintf(h, "%d:%s;", len(p), p)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
