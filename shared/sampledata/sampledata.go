@@ -64,6 +64,60 @@ func Item(i int, payload int) map[string]types.AttributeValue {
 	return item
 }
 
+// benchWords is the vocabulary of BenchItem's text: real exports are
+// mostly words and ids, which gzip shrinks about 3–5×, unlike Item's
+// one-letter padding, which would make compression look free.
+var benchWords = strings.Fields(`alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima
+mike november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu
+order shipped pending refund invoice customer account region warehouse parcel address street
+city country postal priority standard express return damaged delivered cancelled paid unpaid
+discount coupon basket checkout payment card wallet transfer ledger balance credit debit`)
+
+// BenchItem returns the i-th benchmark item: about 1 KB of DynamoDB JSON
+// with the shape of an order record — a few keys and numbers, a short
+// list, a nested map and a free-text body — deterministic in i, so every
+// run of `make bench` scans the same table.
+func BenchItem(i int) map[string]types.AttributeValue {
+	// xorshift seeded by i: cheap, deterministic and varied enough that
+	// gzip sees text like a real table's, not a repeated pattern.
+	x := uint64(i)*0x9E3779B97F4A7C15 + 1
+	next := func() uint64 {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		return x
+	}
+	var body strings.Builder
+	for body.Len() < 700 {
+		if body.Len() > 0 {
+			body.WriteByte(' ')
+		}
+		body.WriteString(benchWords[next()%uint64(len(benchWords))])
+		if next()%8 == 0 {
+			body.WriteString(strconv.FormatUint(next()%100000, 10))
+		}
+	}
+	return map[string]types.AttributeValue{
+		"pk":       &types.AttributeValueMemberS{Value: fmt.Sprintf("customer#%08d", i)},
+		"sk":       &types.AttributeValueMemberN{Value: strconv.Itoa(i % 7)},
+		"status":   &types.AttributeValueMemberS{Value: benchWords[next()%uint64(len(benchWords))]},
+		"total":    &types.AttributeValueMemberN{Value: fmt.Sprintf("%d.%02d", next()%10000, next()%100)},
+		"placedAt": &types.AttributeValueMemberN{Value: strconv.FormatUint(1700000000+next()%100000000, 10)},
+		"paid":     &types.AttributeValueMemberBOOL{Value: next()%2 == 0},
+		"token":    &types.AttributeValueMemberB{Value: []byte(strconv.FormatUint(next(), 16))},
+		"tags":     &types.AttributeValueMemberSS{Value: []string{benchWords[next()%16], "all"}},
+		"lines": &types.AttributeValueMemberL{Value: []types.AttributeValue{
+			&types.AttributeValueMemberS{Value: fmt.Sprintf("sku-%06d", next()%1000000)},
+			&types.AttributeValueMemberN{Value: strconv.FormatUint(next()%20+1, 10)},
+		}},
+		"shipTo": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+			"city":   &types.AttributeValueMemberS{Value: benchWords[next()%uint64(len(benchWords))]},
+			"postal": &types.AttributeValueMemberS{Value: strconv.FormatUint(10000+next()%90000, 10)},
+		}},
+		"body": &types.AttributeValueMemberS{Value: body.String()},
+	}
+}
+
 // API is what filling a table needs.
 type API interface {
 	CreateTable(context.Context, *dynamodb.CreateTableInput, ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
@@ -94,6 +148,12 @@ func CreateTable(ctx context.Context, api API, table string) error {
 // Fill writes items [0, n) with parallel batch writes, drawing a progress
 // bar on progress (nil: silent).
 func Fill(ctx context.Context, api API, table string, n, payload, parallel int, progress io.Writer) error {
+	return FillWith(ctx, api, table, n, parallel, func(i int) map[string]types.AttributeValue { return Item(i, payload) }, progress)
+}
+
+// FillWith is Fill with a caller-chosen item shape (the benchmark's
+// BenchItem, for one).
+func FillWith(ctx context.Context, api API, table string, n, parallel int, item func(int) map[string]types.AttributeValue, progress io.Writer) error {
 	var done atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -121,7 +181,7 @@ func Fill(ctx context.Context, api API, table string, n, payload, parallel int, 
 		g.Go(func() error {
 			reqs := make([]types.WriteRequest, 0, 25)
 			for i := start; i < min(start+25, n); i++ {
-				reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: Item(i, payload)}})
+				reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item(i)}})
 			}
 			count := len(reqs)
 			for attempt := 0; len(reqs) > 0; attempt++ {

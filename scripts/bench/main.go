@@ -1,0 +1,501 @@
+// Command bench measures a ddbfleet export against the floors it cannot
+// beat, on one table, in one run, on the local stack (scripts/bench.sh
+// starts the stack, builds the binaries and calls this):
+//
+//	scan          raw parallel Scan of every segment, items discarded
+//	scan+encode   the same Scan, each item written as DynamoDB JSON through
+//	              gzip (the worker's library and level) into MD5, discarded
+//	export        bin/coordinator export with N real bin/worker processes,
+//	              from the export command to COMPLETED in the control table
+//
+// All three use the same segment count and Scan page size, so the ratios
+// say what the fleet's own machinery (queue, leases, uploads, checkpoints)
+// costs on top of reading and encoding. Any error exits non-zero.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"errors"
+	"flag"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/klauspost/compress/gzip"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ddbfleet/ddbfleet/shared/awsclient"
+	"github.com/ddbfleet/ddbfleet/shared/controltable"
+	"github.com/ddbfleet/ddbfleet/shared/ddbjson"
+	"github.com/ddbfleet/ddbfleet/shared/sampledata"
+)
+
+type config struct {
+	items, segments, workers, pageSize, concurrency, fillParallel, level int
+	bin, out, table, bucket                                              string
+	idle                                                                 time.Duration
+}
+
+func envInt(name string, def int) int {
+	if v := os.Getenv(name); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			die("%s=%q: not an integer", name, v)
+		}
+		return n
+	}
+	return def
+}
+
+func die(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "bench: ERROR: "+format+"\n", a...)
+	os.Exit(1)
+}
+
+func logf(format string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", a...) }
+
+func main() {
+	var c config
+	flag.IntVar(&c.items, "items", envInt("BENCH_ITEMS", 200000), "items in the table (~1 KB each) [BENCH_ITEMS]")
+	flag.IntVar(&c.segments, "segments", envInt("BENCH_SEGMENTS", 8), "parallel scan segments for every run [BENCH_SEGMENTS]")
+	flag.IntVar(&c.workers, "workers", envInt("BENCH_WORKERS", 2), "worker processes for the export [BENCH_WORKERS]")
+	flag.IntVar(&c.pageSize, "page-size", envInt("BENCH_PAGE_SIZE", 1000), "Scan Limit for every run [BENCH_PAGE_SIZE]")
+	flag.IntVar(&c.concurrency, "worker-concurrency", envInt("BENCH_WORKER_CONCURRENCY", 4), "segments per worker process (the worker's default is 4) [BENCH_WORKER_CONCURRENCY]")
+	flag.IntVar(&c.fillParallel, "fill-parallel", envInt("BENCH_FILL_PARALLEL", 16), "batch writes in flight while filling [BENCH_FILL_PARALLEL]")
+	flag.IntVar(&c.level, "compression-level", envInt("BENCH_COMPRESSION_LEVEL", 5), "gzip level for scan+encode and the workers (the worker's default is 5)")
+	flag.StringVar(&c.bin, "bin", "bin", "folder holding coordinator and worker")
+	flag.StringVar(&c.out, "out", os.Getenv("BENCH_OUT"), "also write the results table (markdown) to this file [BENCH_OUT]")
+	flag.DurationVar(&c.idle, "exit-when-idle", 3*time.Second, "workers' --exit-when-idle")
+	flag.Parse()
+	if c.items < 1 || c.segments < 1 || c.workers < 1 || c.pageSize < 1 {
+		die("items, segments, workers and page-size must be positive")
+	}
+	c.table = fmt.Sprintf("bench-%d", c.items)
+	c.bucket = "bench"
+	if err := run(context.Background(), c); err != nil {
+		die("%v", err)
+	}
+}
+
+// row is one line of the results table.
+type row struct {
+	name       string
+	wall       time.Duration
+	items      int64
+	cpu        time.Duration // CPU of the measured process(es)
+	serverCPU  time.Duration // CPU of the local stack's servers meanwhile
+	peakRSSKiB []int64       // per worker process; nil for in-process runs
+	note       string
+}
+
+func run(ctx context.Context, c config) error {
+	clients, err := awsclient.Load(ctx, awsclient.Options{S3ForcePathStyle: true})
+	if err != nil {
+		return err
+	}
+	ddb := clients.DynamoDB
+	if _, err := clients.S3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &c.bucket}); err != nil {
+		if _, herr := clients.S3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &c.bucket}); herr != nil {
+			return fmt.Errorf("create bucket %s: %w", c.bucket, err)
+		}
+	}
+	if err := fill(ctx, ddb, c); err != nil {
+		return err
+	}
+	desc, err := ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &c.table})
+	if err != nil {
+		return fmt.Errorf("describe %s: %w", c.table, err)
+	}
+	tableBytes := aws.ToInt64(desc.Table.TableSizeBytes)
+	logf("table %s: %d items, %.1f MB (DescribeTable)", c.table, aws.ToInt64(desc.Table.ItemCount), float64(tableBytes)/1e6)
+
+	// DynamoDB Local is a JVM: the first scan of a table runs partly
+	// interpreted and would flatter whatever is measured second.
+	logf("warm-up scan (not reported)")
+	if _, err := parallelScan(ctx, ddb, c, nil); err != nil {
+		return err
+	}
+
+	var rows []row
+	logf("floor 1: raw parallel scan, %d segments, Limit %d", c.segments, c.pageSize)
+	r, err := measureInProcess("scan (floor)", func() (int64, error) { return parallelScan(ctx, ddb, c, nil) })
+	if err != nil {
+		return err
+	}
+	rows = append(rows, r)
+
+	logf("floor 2: scan + DynamoDB JSON + gzip level %d + MD5 to io.Discard", c.level)
+	var compressed atomic.Int64
+	r, err = measureInProcess("scan+encode (floor)", func() (int64, error) {
+		return parallelScan(ctx, ddb, c, newEncodeSink(c.level, &compressed))
+	})
+	if err != nil {
+		return err
+	}
+	r.note = fmt.Sprintf("%.1f MB gzip", float64(compressed.Load())/1e6)
+	rows = append(rows, r)
+
+	logf("export: %d worker process(es) × concurrency %d", c.workers, c.concurrency)
+	r, err = measureExport(ctx, ddb, c)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, r)
+	if r.items != int64(c.items) {
+		return fmt.Errorf("export wrote %d items, the table has %d", r.items, c.items)
+	}
+
+	table := render(c, tableBytes, rows)
+	fmt.Print(table)
+	if c.out != "" {
+		if err := os.WriteFile(c.out, []byte(table), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fill creates and fills the table unless a table of that name already
+// holds the right count (a re-run against a stack that is still up).
+func fill(ctx context.Context, ddb *dynamodb.Client, c config) error {
+	if d, err := ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &c.table}); err == nil {
+		if aws.ToInt64(d.Table.ItemCount) == int64(c.items) {
+			logf("table %s already filled; reusing it", c.table)
+			return nil
+		}
+		return fmt.Errorf("table %s exists with %d items, want %d: use a fresh stack", c.table, aws.ToInt64(d.Table.ItemCount), c.items)
+	}
+	if err := sampledata.CreateTable(ctx, ddb, c.table); err != nil {
+		return err
+	}
+	logf("filling %s with %d items (%d batch writes in flight)", c.table, c.items, c.fillParallel)
+	start := time.Now()
+	var progress io.Writer
+	if fi, _ := os.Stderr.Stat(); fi != nil && fi.Mode()&os.ModeCharDevice != 0 {
+		progress = os.Stderr
+	}
+	if err := sampledata.FillWith(ctx, ddb, c.table, c.items, c.fillParallel, sampledata.BenchItem, progress); err != nil {
+		return err
+	}
+	el := time.Since(start)
+	logf("filled in %s (%.0f items/s)", el.Round(time.Millisecond), float64(c.items)/el.Seconds())
+	return nil
+}
+
+// pageSink consumes one segment's pages; finish flushes it.
+type pageSink interface {
+	page(items []map[string]types.AttributeValue) error
+	finish() error
+}
+
+// encodeSink is the worker's hot path minus the network: the same encoder,
+// the same gzip library and level, MD5 over the compressed bytes.
+type encodeSink struct {
+	line []byte
+	gz   *gzip.Writer
+	sum  hash.Hash
+	out  *countWriter
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func newEncodeSink(level int, total *atomic.Int64) func() pageSink {
+	return func() pageSink {
+		s := &encodeSink{sum: md5.New()}
+		s.out = &countWriter{w: s.sum}
+		s.gz, _ = gzip.NewWriterLevel(s.out, level)
+		return &totalingSink{encodeSink: s, total: total}
+	}
+}
+
+func (s *encodeSink) page(items []map[string]types.AttributeValue) error {
+	for _, it := range items {
+		var err error
+		if s.line, err = ddbjson.AppendItemLine(s.line[:0], it); err != nil {
+			return err
+		}
+		if _, err := s.gz.Write(s.line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *encodeSink) finish() error {
+	if err := s.gz.Close(); err != nil {
+		return err
+	}
+	_ = s.sum.Sum(nil)
+	return nil
+}
+
+type totalingSink struct {
+	*encodeSink
+	total *atomic.Int64
+}
+
+func (t *totalingSink) finish() error {
+	err := t.encodeSink.finish()
+	t.total.Add(t.out.n)
+	return err
+}
+
+// parallelScan scans every segment at once, as the worker does, with the
+// same request the worker sends (Limit, ConsumedCapacity TOTAL).
+func parallelScan(ctx context.Context, ddb *dynamodb.Client, c config, sink func() pageSink) (int64, error) {
+	var total atomic.Int64
+	g, ctx := errgroup.WithContext(ctx)
+	for seg := 0; seg < c.segments; seg++ {
+		g.Go(func() error {
+			var s pageSink
+			if sink != nil {
+				s = sink()
+			}
+			var start map[string]types.AttributeValue
+			for {
+				out, err := ddb.Scan(ctx, &dynamodb.ScanInput{
+					TableName: &c.table, Segment: aws.Int32(int32(seg)), TotalSegments: aws.Int32(int32(c.segments)),
+					ExclusiveStartKey: start, Limit: aws.Int32(int32(c.pageSize)),
+					ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+				})
+				if err != nil {
+					return fmt.Errorf("scan segment %d/%d: %w", seg, c.segments, err)
+				}
+				total.Add(int64(len(out.Items)))
+				if s != nil {
+					if err := s.page(out.Items); err != nil {
+						return fmt.Errorf("encode segment %d: %w", seg, err)
+					}
+				}
+				start = out.LastEvaluatedKey
+				if len(start) == 0 {
+					break
+				}
+			}
+			if s != nil {
+				return s.finish()
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	return total.Load(), err
+}
+
+func measureInProcess(name string, f func() (int64, error)) (row, error) {
+	cpu0, srv0 := selfCPU(), serverCPU()
+	start := time.Now()
+	n, err := f()
+	wall := time.Since(start)
+	if err != nil {
+		return row{}, fmt.Errorf("%s: %w", name, err)
+	}
+	return row{name: name, wall: wall, items: n, cpu: selfCPU() - cpu0, serverCPU: serverCPU() - srv0}, nil
+}
+
+// measureExport runs the real fleet: workers first (a fleet is already up
+// when an export starts), then `coordinator export`, timed until the
+// control table says COMPLETED. Polling the control table every 20 ms
+// rather than `export --wait` (1 s ticks) keeps the clock honest.
+func measureExport(ctx context.Context, ddb *dynamodb.Client, c config) (row, error) {
+	coord, worker := filepath.Join(c.bin, "coordinator"), filepath.Join(c.bin, "worker")
+	if out, err := exec.CommandContext(ctx, coord, "init").CombinedOutput(); err != nil {
+		return row{}, fmt.Errorf("coordinator init: %w\n%s", err, out)
+	}
+	logDir := filepath.Join(os.Getenv("DDBFLEET_STACK_DIR"), "logs")
+	if os.Getenv("DDBFLEET_STACK_DIR") == "" {
+		logDir = os.TempDir()
+	}
+	type proc struct {
+		cmd  *exec.Cmd
+		log  string
+		done chan error
+	}
+	procs := make([]*proc, c.workers)
+	for i := range procs {
+		p := &proc{log: filepath.Join(logDir, fmt.Sprintf("bench-worker-%d.log", i)), done: make(chan error, 1)}
+		f, err := os.Create(p.log)
+		if err != nil {
+			return row{}, err
+		}
+		p.cmd = exec.Command(worker, "run", "--exit-when-idle", c.idle.String(),
+			"--concurrency", strconv.Itoa(c.concurrency), "--scan-page-size", strconv.Itoa(c.pageSize),
+			"--compression-level", strconv.Itoa(c.level), "--log-level", "warn", "--log-format", "json")
+		p.cmd.Stdout, p.cmd.Stderr = f, f
+		if err := p.cmd.Start(); err != nil {
+			f.Close()
+			return row{}, fmt.Errorf("start worker: %w", err)
+		}
+		go func() { p.done <- p.cmd.Wait(); f.Close() }()
+		procs[i] = p
+	}
+	killAll := func() {
+		for _, p := range procs {
+			if p.cmd.ProcessState == nil {
+				_ = p.cmd.Process.Kill()
+			}
+		}
+	}
+	tail := func() string {
+		var b strings.Builder
+		for _, p := range procs {
+			data, _ := os.ReadFile(p.log)
+			lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+			fmt.Fprintf(&b, "--- %s (last lines)\n%s\n", p.log, strings.Join(lines[max(0, len(lines)-15):], "\n"))
+		}
+		return b.String()
+	}
+
+	store := controltable.New(ddb, "ddbfleet-control", nil)
+	id := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	srv0 := serverCPU()
+	start := time.Now()
+	var coordOut bytes.Buffer
+	cmd := exec.CommandContext(ctx, coord, "export", "--table", c.table, "--bucket", c.bucket,
+		"--segments", strconv.Itoa(c.segments), "--scan-page-size", strconv.Itoa(c.pageSize),
+		"--export-id", id, "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = &coordOut, &coordOut
+	if err := cmd.Run(); err != nil {
+		killAll()
+		return row{}, fmt.Errorf("coordinator export: %w\n%s", err, coordOut.String())
+	}
+	deadline := time.Now().Add(30 * time.Minute)
+	var exp *controltable.Export
+	for {
+		var err error
+		exp, err = store.GetExport(ctx, id)
+		if err != nil {
+			killAll()
+			return row{}, fmt.Errorf("read export %s: %w", id, err)
+		}
+		if exp.State.Terminal() {
+			break
+		}
+		for _, p := range procs {
+			select {
+			case err := <-p.done:
+				p.done <- err
+				killAll()
+				return row{}, fmt.Errorf("worker exited before the export ended (%v)\n%s", err, tail())
+			default:
+			}
+		}
+		if time.Now().After(deadline) {
+			killAll()
+			return row{}, fmt.Errorf("export %s still %s after 30 min\n%s", id, exp.State, tail())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	wall := time.Since(start)
+	srv := serverCPU() - srv0
+	if exp.State != controltable.ExportCompleted {
+		killAll()
+		return row{}, fmt.Errorf("export %s ended %s: %s\n%s", id, exp.State, exp.LastError, tail())
+	}
+	r := row{name: fmt.Sprintf("export (%d workers)", c.workers), wall: wall, items: exp.ItemCount, serverCPU: srv,
+		note: fmt.Sprintf("%d parts, %.1f MB gzip", exp.Parts, float64(exp.Bytes)/1e6)}
+	logf("export COMPLETED in %s; waiting for workers to go idle and exit", wall.Round(time.Millisecond))
+	for _, p := range procs {
+		select {
+		case err := <-p.done:
+			if err != nil {
+				return row{}, fmt.Errorf("worker failed: %w\n%s", err, tail())
+			}
+		case <-time.After(c.idle + 60*time.Second):
+			killAll()
+			return row{}, errors.New("worker did not exit after going idle\n" + tail())
+		}
+		ru := p.cmd.ProcessState.SysUsage().(*syscall.Rusage)
+		r.cpu += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		r.peakRSSKiB = append(r.peakRSSKiB, ru.Maxrss) // KiB on Linux
+	}
+	return r, nil
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// serverCPU sums the CPU time of the stack's servers (DynamoDB Local,
+// fauxqs, versitygw) from /proc: on a small machine they share the cores
+// with what is measured, and their share explains most of the ratios.
+func serverCPU() time.Duration {
+	dir := os.Getenv("DDBFLEET_STACK_DIR")
+	if dir == "" {
+		return 0
+	}
+	var total time.Duration
+	for _, name := range []string{"dynamodb", "sqs", "s3"} {
+		pid, err := os.ReadFile(filepath.Join(dir, "pids", name+".pid"))
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/stat")
+		if err != nil {
+			continue
+		}
+		// Fields after the ")" that closes the command name: utime and
+		// stime are the 12th and 13th, in clock ticks (100 Hz on Linux).
+		s := string(stat)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) < 13 {
+			continue
+		}
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		total += time.Duration(ut+st) * 10 * time.Millisecond
+	}
+	return total
+}
+
+func render(c config, tableBytes int64, rows []row) string {
+	var b strings.Builder
+	host, _ := os.Hostname()
+	fmt.Fprintf(&b, "\nddbfleet bench: %d items (%.1f MB), %d segments, Scan Limit %d, gzip level %d, %d worker(s) × concurrency %d, %d CPUs, %s\n\n",
+		c.items, float64(tableBytes)/1e6, c.segments, c.pageSize, c.level, c.workers, c.concurrency, runtime.NumCPU(), host)
+	fmt.Fprintln(&b, "| run | wall s | items/s | MB/s | × scan | × scan+encode | peak RSS/worker MiB | CPU s/1k items | servers' CPU s | notes |")
+	fmt.Fprintln(&b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	scan, enc := rows[0].wall.Seconds(), rows[1].wall.Seconds()
+	for _, r := range rows {
+		w := r.wall.Seconds()
+		rss := "—"
+		if len(r.peakRSSKiB) > 0 {
+			parts := make([]string, len(r.peakRSSKiB))
+			for i, k := range r.peakRSSKiB {
+				parts[i] = fmt.Sprintf("%.0f", float64(k)/1024)
+			}
+			rss = strings.Join(parts, " / ")
+		}
+		fmt.Fprintf(&b, "| %s | %.2f | %.0f | %.1f | %.2f | %.2f | %s | %.3f | %.1f | %s |\n",
+			r.name, w, float64(r.items)/w, float64(tableBytes)/1e6/w, w/scan, w/enc, rss,
+			r.cpu.Seconds()/float64(r.items)*1000, r.serverCPU.Seconds(), r.note)
+	}
+	fmt.Fprintln(&b, "\nMB/s is table bytes (DescribeTable TableSizeBytes) per second. CPU is the measuring process for the floors and the sum of all worker processes (whole life, including idle polling) for the export.")
+	return b.String()
+}
