@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite, as `make test` (and CI) runs it:
+#   1. unit tests (fakes, no servers);
+#   2. build the real binaries;
+#   3. start the real local stack (DynamoDB Local, fauxqs, versitygw) — any
+#      server that cannot start fails the run, never skips it;
+#   4. end-to-end tests of the binaries against that stack (build tag e2e).
+# RACE=1 turns the race detector on everywhere, binaries included.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STACK_DIR=${STACK_DIR:-$PWD/.stack-test}
+race=()
+if [[ "${RACE:-}" == 1 ]]; then
+  race=(-race)
+  export CGO_ENABLED=1
+fi
+
+echo "== unit tests"
+go test "${race[@]}" -count=1 ./...
+
+echo "== build binaries"
+bindir=$PWD/bin/test
+mkdir -p "$bindir"
+go build "${race[@]}" -o "$bindir/coordinator" ./coordinator
+go build "${race[@]}" -o "$bindir/worker" ./worker
+
+echo "== local stack"
+bash scripts/stack.sh up "$STACK_DIR"
+trap 'bash scripts/stack.sh down "$STACK_DIR" >/dev/null 2>&1 || true' EXIT
+# shellcheck disable=SC1091
+. "$STACK_DIR/env"
+
+echo "== end-to-end tests"
+DDBFLEET_BIN_DIR=$bindir go test "${race[@]}" -tags e2e -count=1 -timeout 40m -p 1 ./shared/fleettest/...

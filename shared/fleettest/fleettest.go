@@ -1,0 +1,512 @@
+// Package fleettest owns the end-to-end harness: it runs the real
+// coordinator and worker binaries against the real local servers that
+// `make test` starts (scripts/stack.sh), each test in its own control table,
+// queue and bucket, and checks exports independently of the product's own
+// code — its own S3 reads, its own MD5, the standard library's gzip and
+// JSON, and its own conversion of scanned items.
+//
+// The tests themselves carry the build tag e2e; `make test` runs them.
+package fleettest
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ddbfleet/ddbfleet/shared/awsclient"
+	"github.com/ddbfleet/ddbfleet/shared/sampledata"
+)
+
+// Stack is the running local stack, read from the environment scripts/stack.sh
+// writes. Without it the tests fail: they never skip.
+type Stack struct {
+	Clients *awsclient.Clients
+	BinDir  string
+}
+
+var (
+	stackOnce sync.Once
+	stack     *Stack
+	stackErr  error
+	seq       atomic.Int64
+)
+
+// RequireStack returns the stack or fails the test with how to get one.
+func RequireStack(t testing.TB) *Stack {
+	t.Helper()
+	stackOnce.Do(func() {
+		for _, v := range []string{"AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_S3"} {
+			if os.Getenv(v) == "" {
+				stackErr = fmt.Errorf("%s is not set: run these tests with `make test`, which starts the local stack", v)
+				return
+			}
+		}
+		bin := os.Getenv("DDBFLEET_BIN_DIR")
+		if bin == "" {
+			stackErr = fmt.Errorf("DDBFLEET_BIN_DIR is not set: run these tests with `make test`, which builds the binaries")
+			return
+		}
+		for _, b := range []string{"coordinator", "worker"} {
+			if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
+				stackErr = fmt.Errorf("binary missing: %w", err)
+				return
+			}
+		}
+		var c *awsclient.Clients
+		c, stackErr = awsclient.Load(context.Background(), awsclient.Options{S3ForcePathStyle: true})
+		stack = &Stack{Clients: c, BinDir: bin}
+	})
+	require.NoError(t, stackErr)
+	return stack
+}
+
+// Fleet is one isolated deployment on the shared stack: its own control
+// table, queue and bucket, so tests do not see each other's work.
+type Fleet struct {
+	*Stack
+	t            testing.TB
+	Name         string
+	ControlTable string
+	Queue        string
+	Bucket       string
+	Dir          string // logs
+	ExtraEnv     []string
+}
+
+// NewFleet creates and initialises a fleet (coordinator init).
+func NewFleet(t testing.TB, initArgs ...string) *Fleet {
+	t.Helper()
+	s := RequireStack(t)
+	name := fmt.Sprintf("ft%d%d", time.Now().UnixNano()%1_000_000_000, seq.Add(1))
+	f := &Fleet{
+		Stack: s, t: t, Name: name,
+		ControlTable: name + "-control", Queue: name + "-q", Bucket: name + "-bucket",
+		Dir: t.TempDir(),
+	}
+	_, err := s.Clients.S3.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: &f.Bucket})
+	require.NoError(t, err)
+	res := f.Coordinator(append([]string{"init"}, initArgs...)...)
+	require.Equal(t, 0, res.Code, "coordinator init: %s", res.Stderr)
+	return f
+}
+
+// Env is the environment the binaries run with.
+func (f *Fleet) Env() []string {
+	env := append(os.Environ(),
+		"DDBFLEET_CONTROL_TABLE="+f.ControlTable,
+		"DDBFLEET_QUEUE_NAME="+f.Queue,
+		"DDBFLEET_S3_FORCE_PATH_STYLE=true",
+		"DDBFLEET_LOG_FORMAT=json",
+	)
+	return append(env, f.ExtraEnv...)
+}
+
+// Result is a finished command.
+type Result struct {
+	Code           int
+	Stdout, Stderr string
+}
+
+// Coordinator runs the coordinator binary to completion.
+func (f *Fleet) Coordinator(args ...string) Result {
+	f.t.Helper()
+	return f.run("coordinator", args...)
+}
+
+func (f *Fleet) run(bin string, args ...string) Result {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(f.BinDir, bin), args...)
+	cmd.Env = f.Env()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(f.t, err)
+	}
+	return Result{Code: code, Stdout: out.String(), Stderr: errb.String()}
+}
+
+// Proc is a background worker process.
+type Proc struct {
+	Cmd     *exec.Cmd
+	LogPath string
+	done    chan struct{}
+	err     error
+}
+
+// StartWorker starts `worker run args...` in the background; its stderr
+// goes to a log file in the fleet's folder. The process is killed at the
+// end of the test if still running.
+func (f *Fleet) StartWorker(args ...string) *Proc {
+	f.t.Helper()
+	n := seq.Add(1)
+	logPath := filepath.Join(f.Dir, fmt.Sprintf("worker-%d.log", n))
+	logf, err := os.Create(logPath)
+	require.NoError(f.t, err)
+	cmd := exec.Command(filepath.Join(f.BinDir, "worker"), append([]string{"run"}, args...)...)
+	cmd.Env = f.Env()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	require.NoError(f.t, cmd.Start())
+	p := &Proc{Cmd: cmd, LogPath: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		logf.Close()
+		close(p.done)
+	}()
+	f.t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		<-p.done
+		if f.t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			f.t.Logf("---- %s (last 3000 bytes) ----\n%s", logPath, tail(b, 3000))
+		}
+	})
+	return p
+}
+
+// Signal sends sig to the worker.
+func (p *Proc) Signal(sig syscall.Signal) error { return p.Cmd.Process.Signal(sig) }
+
+// Wait waits up to d for the worker to exit and returns its exit code
+// (-1 if killed by a signal); it fails the test on timeout.
+func (p *Proc) Wait(t testing.TB, d time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(d):
+		t.Fatalf("worker %d did not exit within %s", p.Cmd.Process.Pid, d)
+	}
+	return p.Cmd.ProcessState.ExitCode()
+}
+
+// Exited reports whether the process has ended.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Log returns the worker's log so far.
+func (p *Proc) Log() string {
+	b, _ := os.ReadFile(p.LogPath)
+	return string(b)
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
+
+// CreateTable creates and fills a sample table of n items.
+func (f *Fleet) CreateTable(n int) string {
+	f.t.Helper()
+	name := f.Name + "-src"
+	ctx := context.Background()
+	require.NoError(f.t, sampledata.CreateTable(ctx, f.Clients.DynamoDB, name))
+	require.NoError(f.t, sampledata.Fill(ctx, f.Clients.DynamoDB, name, n, 100, 8, nil))
+	return name
+}
+
+// ScanTable reads the whole table directly and returns canonical JSON of
+// each item keyed by its primary key.
+func (f *Fleet) ScanTable(table string) map[string]string {
+	f.t.Helper()
+	out := map[string]string{}
+	var start map[string]types.AttributeValue
+	for {
+		page, err := f.Clients.DynamoDB.Scan(context.Background(), &dynamodb.ScanInput{
+			TableName: &table, ExclusiveStartKey: start, ConsistentRead: aws.Bool(true), Limit: aws.Int32(1000),
+		})
+		require.NoError(f.t, err)
+		for _, item := range page.Items {
+			canon := canonical(f.t, toJSON(item))
+			out[keyOf(f.t, canon)] = canon
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return out
+		}
+		start = page.LastEvaluatedKey
+	}
+}
+
+// toJSON converts attribute values to DynamoDB JSON shapes with the
+// standard library only, independent of the product's encoder.
+func toJSON(item map[string]types.AttributeValue) map[string]any {
+	m := make(map[string]any, len(item))
+	for k, v := range item {
+		m[k] = valueJSON(v)
+	}
+	return m
+}
+
+func valueJSON(av types.AttributeValue) any {
+	switch v := av.(type) {
+	case *types.AttributeValueMemberS:
+		return map[string]any{"S": v.Value}
+	case *types.AttributeValueMemberN:
+		return map[string]any{"N": v.Value}
+	case *types.AttributeValueMemberB:
+		return map[string]any{"B": base64.StdEncoding.EncodeToString(v.Value)}
+	case *types.AttributeValueMemberBOOL:
+		return map[string]any{"BOOL": v.Value}
+	case *types.AttributeValueMemberNULL:
+		return map[string]any{"NULL": v.Value}
+	case *types.AttributeValueMemberSS:
+		return map[string]any{"SS": v.Value}
+	case *types.AttributeValueMemberNS:
+		return map[string]any{"NS": v.Value}
+	case *types.AttributeValueMemberBS:
+		bs := make([]string, len(v.Value))
+		for i, b := range v.Value {
+			bs[i] = base64.StdEncoding.EncodeToString(b)
+		}
+		return map[string]any{"BS": bs}
+	case *types.AttributeValueMemberL:
+		l := make([]any, len(v.Value))
+		for i, e := range v.Value {
+			l[i] = valueJSON(e)
+		}
+		return map[string]any{"L": l}
+	case *types.AttributeValueMemberM:
+		return map[string]any{"M": toJSON(v.Value)}
+	}
+	panic(fmt.Sprintf("unexpected attribute value %T", av))
+}
+
+// canonical re-marshals a JSON value with sorted keys.
+func canonical(t testing.TB, v any) string {
+	if b, ok := v.([]byte); ok {
+		var x any
+		require.NoError(t, json.Unmarshal(b, &x))
+		v = x
+	}
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
+}
+
+func keyOf(t testing.TB, canon string) string {
+	var m map[string]map[string]any
+	require.NoError(t, json.Unmarshal([]byte(canon), &m))
+	return fmt.Sprint(m["pk"], "|", m["sk"])
+}
+
+// Export is what an export left in S3, read independently.
+type Export struct {
+	Root     string
+	Summary  map[string]any
+	Files    []map[string]any
+	Items    map[string]string // key → canonical item
+	Lines    int
+	DataKeys []string // every object under data/
+}
+
+// ReadExport reads an export's manifests and every data file from S3,
+// checking as it goes: checksum files, each file's MD5 and item count, no
+// duplicate item, nothing under data/ the manifest does not name.
+func (f *Fleet) ReadExport(root string) *Export {
+	f.t.Helper()
+	t := f.t
+	ctx := context.Background()
+	get := func(key string) []byte {
+		out, err := f.Clients.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: &f.Bucket, Key: aws.String(key)})
+		require.NoError(t, err, key)
+		defer out.Body.Close()
+		b, err := io.ReadAll(out.Body)
+		require.NoError(t, err)
+		return b
+	}
+	hexMD5 := func(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
+	e := &Export{Root: root, Items: map[string]string{}}
+
+	started := get(root + "_started")
+	require.Empty(t, started, "_started is empty")
+	files := get(root + "manifest-files.json")
+	require.Equal(t, hexMD5(files), strings.TrimSpace(string(get(root+"manifest-files.checksum"))), "manifest-files.checksum")
+	summary := get(root + "manifest-summary.json")
+	require.Equal(t, hexMD5(summary), strings.TrimSpace(string(get(root+"manifest-summary.checksum"))), "manifest-summary.checksum")
+	require.NoError(t, json.Unmarshal(summary, &e.Summary))
+	for _, k := range []string{"version", "exportArn", "startTime", "endTime", "tableArn", "tableId", "exportTime", "s3Bucket", "s3Prefix", "s3SseAlgorithm", "s3SseKmsKeyId", "manifestFilesS3Key", "billedSizeBytes", "itemCount", "outputFormat"} {
+		require.Contains(t, e.Summary, k, "manifest-summary.json field")
+	}
+	require.Equal(t, "2020-06-30", e.Summary["version"])
+	require.Equal(t, "DYNAMODB_JSON", e.Summary["outputFormat"])
+	require.Equal(t, root+"manifest-files.json", e.Summary["manifestFilesS3Key"])
+	require.Equal(t, f.Bucket, e.Summary["s3Bucket"])
+
+	listed := map[string]bool{}
+	var sum int
+	for _, line := range bytes.Split(bytes.TrimSpace(files), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var mf map[string]any
+		require.NoError(t, json.Unmarshal(line, &mf), "manifest-files.json line")
+		e.Files = append(e.Files, mf)
+		key := mf["dataFileS3Key"].(string)
+		require.True(t, strings.HasPrefix(key, root+"data/"), key)
+		require.True(t, strings.HasSuffix(key, ".json.gz"), key)
+		require.False(t, listed[key], "listed twice: %s", key)
+		listed[key] = true
+		body := get(key)
+		sumMD5 := md5.Sum(body)
+		require.Equal(t, base64.StdEncoding.EncodeToString(sumMD5[:]), mf["md5Checksum"], "md5Checksum of %s", key)
+		require.NotEmpty(t, mf["etag"], key)
+		n := f.readDataFile(key, body, e)
+		require.EqualValues(t, mf["itemCount"], n, "itemCount of %s", key)
+		sum += n
+	}
+	require.EqualValues(t, sum, e.Summary["itemCount"], "summary itemCount equals the sum of the files")
+	e.Lines = sum
+
+	p := s3.NewListObjectsV2Paginator(f.Clients.S3, &s3.ListObjectsV2Input{Bucket: &f.Bucket, Prefix: aws.String(root + "data/")})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		require.NoError(t, err)
+		for _, o := range page.Contents {
+			e.DataKeys = append(e.DataKeys, aws.ToString(o.Key))
+			require.True(t, listed[aws.ToString(o.Key)], "orphan object under data/: %s", aws.ToString(o.Key))
+		}
+	}
+	require.Len(t, e.DataKeys, len(listed), "every manifest file exists under data/")
+	return e
+}
+
+func (f *Fleet) readDataFile(key string, body []byte, e *Export) int {
+	t := f.t
+	zr, err := gzipReader(body)
+	require.NoError(t, err, key)
+	raw, err := io.ReadAll(zr)
+	require.NoError(t, err, key)
+	n := 0
+	for _, line := range bytes.Split(raw, []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var wrapper map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal(line, &wrapper), "line %d of %s", n+1, key)
+		require.Len(t, wrapper, 1, "a data line holds only Item")
+		item, ok := wrapper["Item"]
+		require.True(t, ok, "line has Item")
+		canon := canonical(t, []byte(item))
+		k := keyOf(t, canon)
+		_, dup := e.Items[k]
+		require.False(t, dup, "item %s exported twice", k)
+		e.Items[k] = canon
+		n++
+	}
+	return n
+}
+
+// RequireSameItems fails unless the export holds exactly the table's items.
+func RequireSameItems(t testing.TB, table map[string]string, e *Export) {
+	t.Helper()
+	require.Equal(t, len(table), len(e.Items), "item count: table vs export")
+	for k, want := range table {
+		got, ok := e.Items[k]
+		require.True(t, ok, "item %s missing from export", k)
+		require.Equal(t, want, got, "item %s differs", k)
+	}
+}
+
+// StatusJSON runs `status --json` and decodes it.
+func (f *Fleet) StatusJSON(exportID string, extra ...string) map[string]any {
+	f.t.Helper()
+	res := f.Coordinator(append([]string{"status", "--export-id", exportID, "--json"}, extra...)...)
+	require.Equal(f.t, 0, res.Code, res.Stderr)
+	var st map[string]any
+	require.NoError(f.t, json.Unmarshal([]byte(res.Stdout), &st), res.Stdout)
+	return st
+}
+
+// WaitState polls status until the export reaches want (or another
+// terminal state, which fails the test), up to d.
+func (f *Fleet) WaitState(exportID, want string, d time.Duration) map[string]any {
+	f.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		st := f.StatusJSON(exportID)
+		state := st["state"].(string)
+		if state == want {
+			return st
+		}
+		terminal := state == "COMPLETED" || state == "FAILED" || state == "CANCELLED"
+		if terminal || time.Now().After(deadline) {
+			f.t.Fatalf("export %s is %s, want %s (status %v)", exportID, state, want, st)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// NumCPU is exported so tests can size their fleets to the machine.
+var NumCPU = runtime.NumCPU()
+
+// Worker runs the worker binary to completion (for bad-input checks).
+func (f *Fleet) Worker(args ...string) Result {
+	f.t.Helper()
+	return f.run("worker", args...)
+}
+
+// QueueDepth is the work queue's visible plus in-flight message count.
+func (f *Fleet) QueueDepth() int {
+	f.t.Helper()
+	ctx := context.Background()
+	url, err := f.Clients.SQS.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: &f.Queue})
+	require.NoError(f.t, err)
+	out, err := f.Clients.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: url.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{
+			sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+		},
+	})
+	require.NoError(f.t, err)
+	n := 0
+	for _, v := range out.Attributes {
+		var k int
+		fmt.Sscan(v, &k)
+		n += k
+	}
+	return n
+}
+
+// ControlRows counts the rows of the fleet's control table.
+func (f *Fleet) ControlRows() int {
+	f.t.Helper()
+	out, err := f.Clients.DynamoDB.Scan(context.Background(), &dynamodb.ScanInput{TableName: &f.ControlTable, Select: "COUNT"})
+	require.NoError(f.t, err)
+	return int(out.Count)
+}
