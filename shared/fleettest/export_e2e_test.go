@@ -182,7 +182,7 @@ func TestVerifyFailsOnCorruptedExport(t *testing.T) {
 
 	// A data file replaced by other valid gzip content.
 	victim := e.Files[0]["dataFileS3Key"].(string)
-	_, err = f.Clients.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: &f.Bucket, Key: &victim, Body: strings.NewReader(fleettest.Gzip(`{"Item":{"pk":{"S":"forged"}}}`+"\n"))})
+	_, err = f.Clients.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: &f.Bucket, Key: &victim, Body: strings.NewReader(fleettest.Gzip(`{"Item":{"pk":{"S":"forged"}}}` + "\n"))})
 	require.NoError(t, err)
 	v = f.Coordinator("verify", "--export-id", id)
 	require.Equal(t, 1, v.Code, v.Stdout)
