@@ -8,6 +8,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -40,10 +42,11 @@ type Clients struct {
 	Region   string
 }
 
-// maxAttempts is generous because workers run for hours against tables that
-// may be throttled by production traffic; the backoff is capped so a burst
-// costs seconds, not minutes.
-const maxAttempts = 10
+// defaultMaxAttempts is generous because workers run for hours against
+// tables that may be throttled by production traffic; the backoff is capped
+// so a burst costs seconds, not minutes. AWS_MAX_ATTEMPTS overrides it, as
+// it does for every SDK.
+const defaultMaxAttempts = 10
 
 // Load builds the clients.
 func Load(ctx context.Context, o Options) (*Clients, error) {
@@ -51,6 +54,14 @@ func Load(ctx context.Context, o Options) (*Clients, error) {
 	var hc aws.HTTPClient = httpClient
 	if o.Transport != nil {
 		hc = &http.Client{Transport: o.Transport(httpClient.GetTransport()), Timeout: 5 * time.Minute}
+	}
+	maxAttempts := defaultMaxAttempts
+	if v := os.Getenv("AWS_MAX_ATTEMPTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("AWS_MAX_ATTEMPTS %q: want a whole number of at least 1", v)
+		}
+		maxAttempts = n
 	}
 	log := o.Logger
 	if log == nil {

@@ -32,7 +32,7 @@ func (s *Store) CreateExport(ctx context.Context, e *Export) error {
 	if err != nil {
 		return err
 	}
-	err = retry(ctx, func(ctx context.Context) error {
+	err = s.retry(ctx, func(ctx context.Context) error {
 		_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName: &s.table, Item: item,
 			ConditionExpression: aws.String("attribute_not_exists(pk)"),
@@ -74,7 +74,7 @@ func (s *Store) putSegments(ctx context.Context, exportID string, total int, exp
 }
 
 func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) error {
-	return retry(ctx, func(ctx context.Context) error {
+	return s.retry(ctx, func(ctx context.Context) error {
 		for len(reqs) > 0 {
 			out, err := s.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
 				RequestItems: map[string][]types.WriteRequest{s.table: reqs},
@@ -96,7 +96,7 @@ func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) error
 // GetExport reads the export row with a strongly consistent read.
 func (s *Store) GetExport(ctx context.Context, exportID string) (*Export, error) {
 	var out *dynamodb.GetItemOutput
-	err := retry(ctx, func(ctx context.Context) error {
+	err := s.retry(ctx, func(ctx context.Context) error {
 		var err error
 		out, err = s.api.GetItem(ctx, &dynamodb.GetItemInput{
 			TableName: &s.table, Key: key(exportID, exportSK), ConsistentRead: aws.Bool(true),
@@ -119,7 +119,7 @@ func (s *Store) GetExport(ctx context.Context, exportID string) (*Export, error)
 // GetSegment reads one segment row with a strongly consistent read.
 func (s *Store) GetSegment(ctx context.Context, exportID string, segment int) (*Segment, error) {
 	var out *dynamodb.GetItemOutput
-	err := retry(ctx, func(ctx context.Context) error {
+	err := s.retry(ctx, func(ctx context.Context) error {
 		var err error
 		out, err = s.api.GetItem(ctx, &dynamodb.GetItemInput{
 			TableName: &s.table, Key: key(exportID, segSK(segment)), ConsistentRead: aws.Bool(true),
@@ -139,7 +139,7 @@ func (s *Store) query(ctx context.Context, exportID, skPrefix string, each func(
 	var start map[string]types.AttributeValue
 	for {
 		var out *dynamodb.QueryOutput
-		err := retry(ctx, func(ctx context.Context) error {
+		err := s.retry(ctx, func(ctx context.Context) error {
 			var err error
 			out, err = s.api.Query(ctx, &dynamodb.QueryInput{
 				TableName:              &s.table,
@@ -218,7 +218,7 @@ func (s *Store) SetExportState(ctx context.Context, exportID string, from []Expo
 		update += ", " + n + " = " + p
 		i++
 	}
-	err := retry(ctx, func(ctx context.Context) error {
+	err := s.retry(ctx, func(ctx context.Context) error {
 		_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: &s.table, Key: key(exportID, exportSK),
 			UpdateExpression: &update, ConditionExpression: &cond,
@@ -238,7 +238,7 @@ func (s *Store) SetExportState(ctx context.Context, exportID string, from []Expo
 func (s *Store) ClaimSegment(ctx context.Context, exportID string, segment int, owner string, lease time.Duration) (*Segment, Lease, error) {
 	now := s.now()
 	var out *dynamodb.UpdateItemOutput
-	err := retry(ctx, func(ctx context.Context) error {
+	err := s.retry(ctx, func(ctx context.Context) error {
 		var err error
 		out, err = s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                &s.table,
@@ -291,7 +291,7 @@ func (s *Store) Heartbeat(ctx context.Context, l Lease, lease time.Duration) err
 	now := s.now()
 	values[":exp"] = num(ms(now.Add(lease)))
 	values[":now"] = num(ms(now))
-	err := retry(ctx, func(ctx context.Context) error {
+	err := s.retry(ctx, func(ctx context.Context) error {
 		_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: &s.table, Key: key(l.ExportID, segSK(l.Segment)),
 			UpdateExpression:          aws.String("SET leaseExpiry = :exp, updatedAt = :now"),
@@ -360,7 +360,7 @@ func (s *Store) CommitPart(ctx context.Context, l Lease, p Part, cp Checkpoint, 
 		}},
 		s.exportRunningCheck(l.ExportID),
 	}
-	err := retry(ctx, func(ctx context.Context) error {
+	err := s.retry(ctx, func(ctx context.Context) error {
 		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		return classify(fmt.Sprintf("commit part %d of %s", p.Part, l), err)
 	})
@@ -408,7 +408,7 @@ func (s *Store) CompleteSegment(ctx context.Context, l Lease, last *Part, cp Che
 			},
 		}},
 	)
-	err := retry(ctx, func(ctx context.Context) error {
+	err := s.retry(ctx, func(ctx context.Context) error {
 		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		return classify("complete "+l.String(), err)
 	})
@@ -429,7 +429,7 @@ func (s *Store) ReleaseSegment(ctx context.Context, l Lease, reason string) erro
 	values[":zero"] = num(0)
 	values[":now"] = num(ms(s.now()))
 	values[":why"] = str(reason)
-	err := retry(ctx, func(ctx context.Context) error {
+	err := s.retry(ctx, func(ctx context.Context) error {
 		_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: &s.table, Key: key(l.ExportID, segSK(l.Segment)),
 			UpdateExpression:          aws.String("SET leaseExpiry = :zero, updatedAt = :now, lastError = :why"),
@@ -474,7 +474,7 @@ func (s *Store) FailSegment(ctx context.Context, l Lease, reason string, final b
 			},
 		}})
 	}
-	err := retry(ctx, func(ctx context.Context) error {
+	err := s.retry(ctx, func(ctx context.Context) error {
 		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		return classify("record failure of "+l.String(), err)
 	})
@@ -508,7 +508,7 @@ func (s *Store) FailUnleased(ctx context.Context, exportID string, segment int, 
 			},
 		}},
 	}
-	err := retry(ctx, func(ctx context.Context) error {
+	err := s.retry(ctx, func(ctx context.Context) error {
 		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		return classify(fmt.Sprintf("fail segment %d of export %s", segment, exportID), err)
 	})
@@ -552,7 +552,7 @@ func (s *Store) ResetFailed(ctx context.Context, exportID string) ([]int, error)
 				},
 			}},
 		}
-		err := retry(ctx, func(ctx context.Context) error {
+		err := s.retry(ctx, func(ctx context.Context) error {
 			_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 			return classify(fmt.Sprintf("reset segment %d of export %s", seg.Segment, exportID), err)
 		})
@@ -572,7 +572,7 @@ func (s *Store) ResetFailed(ctx context.Context, exportID string) ([]int, error)
 // lease the caller saw, so it never races a live worker.
 func (s *Store) RequeueExpired(ctx context.Context, seg *Segment) (bool, error) {
 	now := s.now()
-	err := retry(ctx, func(ctx context.Context) error {
+	err := s.retry(ctx, func(ctx context.Context) error {
 		_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: &s.table, Key: key(seg.ExportID, segSK(seg.Segment)),
 			UpdateExpression:         aws.String("SET #st = :pending, updatedAt = :now"),
@@ -596,7 +596,7 @@ func (s *Store) RequeueExpired(ctx context.Context, seg *Segment) (bool, error) 
 // FINALIZING export whose finalizer's claim has expired.
 func (s *Store) ClaimFinalize(ctx context.Context, exportID string, total int, lease time.Duration) (bool, error) {
 	now := s.now()
-	err := retry(ctx, func(ctx context.Context) error {
+	err := s.retry(ctx, func(ctx context.Context) error {
 		_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: &s.table, Key: key(exportID, exportSK),
 			UpdateExpression:         aws.String("SET #st = :fin, finalizeLease = :exp"),

@@ -35,9 +35,10 @@ const Retention = 90 * 24 * time.Hour
 
 // Store reads and writes the control table.
 type Store struct {
-	api   API
-	table string
-	now   func() time.Time
+	api    API
+	table  string
+	now    func() time.Time
+	policy fault.Policy
 }
 
 // New returns a Store on the named control table. now is the clock (tests
@@ -46,7 +47,13 @@ func New(api API, table string, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{api: api, table: table, now: now}
+	return &Store{api: api, table: table, now: now, policy: fault.DefaultPolicy}
+}
+
+// WithRetryPolicy sets how long each control-table call is retried.
+func (s *Store) WithRetryPolicy(p fault.Policy) *Store {
+	s.policy = p
+	return s
 }
 
 // Table is the control table's name.
@@ -208,8 +215,8 @@ func classify(op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
-// retry runs one control-table call under the default retry budget, so a
+// retry runs one control-table call under the store's retry budget, so a
 // burst of throttling or a dropped connection does not fail a segment.
-func retry(ctx context.Context, op func(context.Context) error) error {
-	return fault.Retry(ctx, fault.DefaultPolicy, op)
+func (s *Store) retry(ctx context.Context, op func(context.Context) error) error {
+	return fault.Retry(ctx, s.policy, op)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ddbfleet/ddbfleet/shared/awsclient"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
+	"github.com/ddbfleet/ddbfleet/shared/faultinject"
 )
 
 // Flag names shared by both binaries.
@@ -80,12 +81,23 @@ type Config struct {
 }
 
 // ConfigFrom reads the global flags; log receives the SDK's own lines.
-func ConfigFrom(c *cli.Context, log *zap.Logger) Config {
-	return Config{
+// The DDBFLEET_TEST_FAULT_* variables (chaos tests only) wrap every AWS
+// call in fault injection.
+func ConfigFrom(c *cli.Context, log *zap.Logger) (Config, error) {
+	cfg := Config{
 		ControlTable: String(c, FlagControlTable),
 		QueueName:    String(c, FlagQueueName),
 		AWS:          awsclient.Options{S3ForcePathStyle: Bool(c, FlagPathStyle), Logger: log},
 	}
+	fc, on, err := faultinject.FromEnv()
+	if err != nil {
+		return cfg, fault.Invalidf("%v", err)
+	}
+	if on {
+		log.Warn("fault injection on (test only)", zap.Float64("rate", fc.Rate), zap.Int("scanSegment", fc.ScanSegment), zap.String("scanMode", fc.ScanMode))
+		cfg.AWS.Transport = fc.Transport
+	}
+	return cfg, nil
 }
 
 // Logger builds the zap logger the global flags ask for; logs go to stderr.

@@ -64,7 +64,10 @@ func newEnv(c *cli.Context) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := fleetcli.ConfigFrom(c, log)
+	cfg, err := fleetcli.ConfigFrom(c, log)
+	if err != nil {
+		return nil, err
+	}
 	clients, err := awsclient.Load(c.Context, cfg.AWS)
 	if err != nil {
 		return nil, err

@@ -221,8 +221,13 @@ func (c *Consumer) handle(ctx context.Context, m queue.Message, drain <-chan str
 			log.Error("could not settle export; the coordinator's rescuer will", zap.Error(err))
 		}
 	case controltable.IsLeaseLost(runErr) || controltable.IsLeaseLost(cause):
+		// Another attempt owns the segment now, and its own delivery of
+		// this message; deleting with our stale receipt could remove it.
+		// If the export stopped instead, the message has nothing to do.
 		log.Warn("lost the segment's lease; abandoning this attempt", zap.Error(runErr))
-		c.deleteMsg(bg, m, log)
+		if e, err := c.Store.GetExport(bg, m.ExportID); err == nil && e.State.Terminal() {
+			c.deleteMsg(bg, m, log)
+		}
 	case errors.Is(runErr, segexport.ErrDrained) || ctx.Err() != nil:
 		if err := c.Store.ReleaseSegment(bg, lease, "released by draining worker"); err != nil && !controltable.IsLeaseLost(err) {
 			log.Warn("could not release lease; it will expire", zap.Error(err))

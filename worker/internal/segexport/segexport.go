@@ -59,6 +59,9 @@ type Exporter struct {
 	DefaultPageSize int
 	// CompressionLevel is the gzip level (1 fastest … 9 smallest).
 	CompressionLevel int
+	// Retry bounds how long a failing Scan is retried before the attempt
+	// fails (and the message is retried later from the checkpoint).
+	Retry fault.Policy
 }
 
 // Job is one claimed segment.
@@ -139,7 +142,7 @@ func (x *Exporter) Run(ctx context.Context, job Job) (Result, error) {
 			return res, err
 		}
 		var out *dynamodb.ScanOutput
-		err := fault.Retry(ctx, fault.DefaultPolicy, func(ctx context.Context) error {
+		err := fault.Retry(ctx, x.Retry, func(ctx context.Context) error {
 			var err error
 			out, err = x.Scan.Scan(ctx, &dynamodb.ScanInput{
 				TableName:              &exp.Table,
@@ -221,7 +224,7 @@ func (x *Exporter) Run(ctx context.Context, job Job) (Result, error) {
 		}
 		return res, err
 	}
-	log.Info("segment done", zap.Int64("items", cp.ItemCount), zap.Int("parts", cp.NextPart), zap.Int64("pagesThisAttempt", res.PagesScanned))
+	log.Info("segment done", zap.Int64("items", cp.ItemCount), zap.Int("parts", cp.NextPart), zap.Int64("pagesThisAttempt", res.PagesScanned), zap.Int64("pagesTotal", cp.Pages), zap.Int("resumedFromPart", res.ResumedFrom))
 	return res, nil
 }
 

@@ -41,6 +41,7 @@ func App() *cli.App {
 				&cli.IntFlag{Name: "compression-level", Value: 5, EnvVars: []string{"DDBFLEET_COMPRESSION_LEVEL"}, Usage: "gzip level, 1 (fastest) to 9 (smallest)"},
 				&cli.IntFlag{Name: "upload-part-size-mib", Value: 8, EnvVars: []string{"DDBFLEET_UPLOAD_PART_SIZE_MIB"}, Usage: "S3 multipart chunk size; memory ≈ concurrency × (upload-concurrency+1) × this"},
 				&cli.IntFlag{Name: "upload-concurrency", Value: 2, EnvVars: []string{"DDBFLEET_UPLOAD_CONCURRENCY"}, Usage: "multipart chunks uploaded at once per part file"},
+				&cli.DurationFlag{Name: "retry-budget", Value: fault.DefaultPolicy.MaxElapsed, EnvVars: []string{"DDBFLEET_RETRY_BUDGET"}, Usage: "how long a failing AWS call is retried before the segment attempt fails (it is then retried from its checkpoint)"},
 			},
 			Action: run,
 		}}),
@@ -74,12 +75,19 @@ func run(c *cli.Context) error {
 		return fault.Invalidf("--upload-part-size-mib %d: S3 needs at least 5", c.Int("upload-part-size-mib"))
 	case c.Int("upload-concurrency") < 1:
 		return fault.Invalidf("--upload-concurrency %d: want at least 1", c.Int("upload-concurrency"))
+	case c.Duration("retry-budget") < time.Second:
+		return fault.Invalidf("--retry-budget %s: want at least 1s", c.Duration("retry-budget"))
 	}
+	policy := fault.DefaultPolicy
+	policy.MaxElapsed = c.Duration("retry-budget")
 	log, err := fleetcli.Logger(c)
 	if err != nil {
 		return err
 	}
-	gc := fleetcli.ConfigFrom(c, log)
+	gc, err := fleetcli.ConfigFrom(c, log)
+	if err != nil {
+		return err
+	}
 	defer func() { _ = log.Sync() }()
 
 	ctx, stop := signal.NotifyContext(c.Context, syscall.SIGTERM, syscall.SIGINT)
@@ -92,7 +100,7 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return fleetcli.Failed("%s", err)
 	}
-	store := controltable.New(clients.DynamoDB, gc.ControlTable, nil)
+	store := controltable.New(clients.DynamoDB, gc.ControlTable, nil).WithRetryPolicy(policy)
 	objOpts := objstore.Options{UploadPartSize: int64(c.Int("upload-part-size-mib")) << 20, UploadConcurrency: c.Int("upload-concurrency")}
 	buckets := func(bucket string) *objstore.Store { return objstore.New(clients.S3, bucket, objOpts) }
 	cons := &consumer.Consumer{
@@ -103,7 +111,7 @@ func run(c *cli.Context) error {
 		Exporter: &segexport.Exporter{
 			Scan: clients.DynamoDB, Commit: store, Objects: buckets, Log: log,
 			LeaseDuration: cfg.LeaseDuration, DefaultPageSize: c.Int("scan-page-size"),
-			CompressionLevel: c.Int("compression-level"),
+			CompressionLevel: c.Int("compression-level"), Retry: policy,
 		},
 		Protect: ecsprotect.FromEnv(log),
 		Log:     log,
