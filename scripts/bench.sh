@@ -10,6 +10,8 @@
 #   BENCH_WORKERS             worker processes (default 2)
 #   BENCH_WORKER_CONCURRENCY  segments per worker (default 4, the worker's)
 #   BENCH_PAGE_SIZE           Scan Limit (default 1000)
+#   BENCH_ROUNDS              rounds of the three runs; best of each shown
+#                             (default 3: the machine may be shared)
 #   BENCH_OUT                 also write the markdown table to this file
 #   BENCH_STACK_DIR           stack folder (default $PWD/.stack/bench)
 #   BENCH_KEEP_STACK=1        leave the stack up afterwards (for re-runs;
