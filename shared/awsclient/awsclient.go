@@ -50,11 +50,6 @@ const defaultMaxAttempts = 10
 
 // Load builds the clients.
 func Load(ctx context.Context, o Options) (*Clients, error) {
-	httpClient := awshttp.NewBuildableClient().WithTimeout(5 * time.Minute)
-	var hc aws.HTTPClient = httpClient
-	if o.Transport != nil {
-		hc = &http.Client{Transport: o.Transport(httpClient.GetTransport()), Timeout: 5 * time.Minute}
-	}
 	maxAttempts := defaultMaxAttempts
 	if v := os.Getenv("AWS_MAX_ATTEMPTS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -71,7 +66,7 @@ func Load(ctx context.Context, o Options) (*Clients, error) {
 		config.WithLogger(logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
 			log.Debug(fmt.Sprintf(format, v...), zap.String("source", "aws-sdk"), zap.String("class", string(c)))
 		})),
-		config.WithHTTPClient(hc),
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(5*time.Minute)),
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(so *retry.StandardOptions) {
 				so.MaxAttempts = maxAttempts
@@ -85,6 +80,13 @@ func Load(ctx context.Context, o Options) (*Clients, error) {
 	)
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if o.Transport != nil {
+		// Wrap after loading: config loading customises the buildable
+		// client (AWS_CA_BUNDLE) and refuses any other type.
+		if bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
+			cfg.HTTPClient = &http.Client{Transport: o.Transport(bc.GetTransport()), Timeout: bc.GetTimeout()}
+		}
 	}
 	if cfg.Region == "" {
 		return nil, fmt.Errorf("no AWS region configured: set AWS_REGION")

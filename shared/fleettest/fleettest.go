@@ -167,12 +167,19 @@ type Proc struct {
 // end of the test if still running.
 func (f *Fleet) StartWorker(args ...string) *Proc {
 	f.t.Helper()
+	return f.StartWorkerEnv(nil, args...)
+}
+
+// StartWorkerEnv is StartWorker with extra environment variables for this
+// worker only (fault injection, debug logs).
+func (f *Fleet) StartWorkerEnv(env []string, args ...string) *Proc {
+	f.t.Helper()
 	n := seq.Add(1)
 	logPath := filepath.Join(f.Dir, fmt.Sprintf("worker-%d.log", n))
 	logf, err := os.Create(logPath)
 	require.NoError(f.t, err)
 	cmd := exec.Command(filepath.Join(f.BinDir, "worker"), append([]string{"run"}, args...)...)
-	cmd.Env = f.Env()
+	cmd.Env = append(f.Env(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	require.NoError(f.t, cmd.Start())
 	p := &Proc{Cmd: cmd, LogPath: logPath, done: make(chan struct{})}
@@ -509,4 +516,56 @@ func (f *Fleet) ControlRows() int {
 	out, err := f.Clients.DynamoDB.Scan(context.Background(), &dynamodb.ScanInput{TableName: &f.ControlTable, Select: "COUNT"})
 	require.NoError(f.t, err)
 	return int(out.Count)
+}
+
+// Events parses the worker's JSON log lines whose msg is msg ("" for all).
+func (p *Proc) Events(msg string) []map[string]any {
+	var out []map[string]any
+	for _, line := range strings.Split(p.Log(), "\n") {
+		var ev map[string]any
+		if json.Unmarshal([]byte(line), &ev) != nil {
+			continue
+		}
+		if msg == "" || ev["msg"] == msg {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// WaitEvent waits up to d for a log line with msg that match accepts (nil:
+// any) and returns it; it fails the test on timeout.
+func (p *Proc) WaitEvent(t testing.TB, msg string, d time.Duration, match func(map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		for _, ev := range p.Events(msg) {
+			if match == nil || match(ev) {
+				return ev
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("worker %d logged no %q within %s", p.Cmd.Process.Pid, msg, d)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// SendRaw puts a message body straight on the fleet's work queue (tests
+// duplicate deliveries with it).
+func (f *Fleet) SendRaw(body string) {
+	f.t.Helper()
+	ctx := context.Background()
+	url, err := f.Clients.SQS.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: &f.Queue})
+	require.NoError(f.t, err)
+	_, err = f.Clients.SQS.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: url.QueueUrl, MessageBody: &body})
+	require.NoError(f.t, err)
+}
+
+// Background runs the coordinator without waiting; the returned channel
+// yields its result.
+func (f *Fleet) Background(args ...string) <-chan Result {
+	ch := make(chan Result, 1)
+	go func() { ch <- f.run("coordinator", args...) }()
+	return ch
 }
