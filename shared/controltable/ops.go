@@ -48,7 +48,10 @@ func (s *Store) CreateExport(ctx context.Context, e *Export) error {
 	// Segment rows go in batches of 25 (BatchWriteItem's limit). If we die
 	// half-way the export stays PENDING and a re-run with the same id fills
 	// in the rest: these puts are idempotent.
-	return s.putSegments(ctx, e.ExportID, e.SegmentsTotal, expires)
+	if err := s.putSegments(ctx, e.ExportID, e.SegmentsTotal, expires); err != nil {
+		return err
+	}
+	return s.setActive(ctx, e.ExportID, true)
 }
 
 func (s *Store) putSegments(ctx context.Context, exportID string, total int, expires int64) error {
@@ -229,7 +232,68 @@ func (s *Store) SetExportState(ctx context.Context, exportID string, from []Expo
 	if isConditionFailed(err) {
 		return false, nil
 	}
+	if err == nil && to.Terminal() {
+		err = s.setActive(ctx, exportID, false)
+	}
 	return err == nil, err
+}
+
+// activePK holds one row per export that is not finished, so every worker
+// can find the exports it may have to rescue without scanning the table.
+const activePK = "ACTIVE"
+
+// setActive adds or removes the export's row in the active index.
+func (s *Store) setActive(ctx context.Context, exportID string, active bool) error {
+	k := map[string]types.AttributeValue{"pk": str(activePK), "sk": str(exportID)}
+	return s.retry(ctx, func(ctx context.Context) error {
+		var err error
+		if active {
+			k["kind"] = str("active")
+			k["expiresAt"] = num(s.now().Add(Retention).Unix())
+			_, err = s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: k})
+		} else {
+			_, err = s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: k})
+		}
+		return classify("update active-export index for "+exportID, err)
+	})
+}
+
+// ListActive returns the ids of exports not yet COMPLETED, FAILED or
+// CANCELLED (a row may linger briefly after; callers re-read the export).
+func (s *Store) ListActive(ctx context.Context) ([]string, error) {
+	var ids []string
+	var start map[string]types.AttributeValue
+	for {
+		var out *dynamodb.QueryOutput
+		err := s.retry(ctx, func(ctx context.Context) error {
+			var err error
+			out, err = s.api.Query(ctx, &dynamodb.QueryInput{
+				TableName:                 &s.table,
+				KeyConditionExpression:    aws.String("pk = :pk"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(activePK)},
+				ExclusiveStartKey:         start,
+			})
+			return classify("list active exports", err)
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, item := range out.Items {
+			if v, ok := item["sk"].(*types.AttributeValueMemberS); ok {
+				ids = append(ids, v.Value)
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return ids, nil
+		}
+		start = out.LastEvaluatedKey
+	}
+}
+
+// Forget removes a finished export from the active index (the rescuer
+// tidies rows left behind by a crash between the two writes).
+func (s *Store) Forget(ctx context.Context, exportID string) error {
+	return s.setActive(ctx, exportID, false)
 }
 
 // ClaimSegment takes the segment's lease for owner, starting a new attempt.
@@ -563,6 +627,9 @@ func (s *Store) ResetFailed(ctx context.Context, exportID string) ([]int, error)
 			return reset, err
 		}
 		reset = append(reset, seg.Segment)
+	}
+	if len(reset) > 0 {
+		return reset, s.setActive(ctx, exportID, true)
 	}
 	return reset, nil
 }

@@ -82,10 +82,12 @@ type transport struct {
 var segmentField = regexp.MustCompile(`"Segment":\s*(\d+)`)
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if t.cfg.ScanSegment >= 0 && strings.HasSuffix(req.Header.Get("X-Amz-Target"), ".Scan") && req.GetBody != nil {
-		if body, err := req.GetBody(); err == nil {
-			b, _ := io.ReadAll(body)
-			body.Close()
+	if t.cfg.ScanSegment >= 0 && strings.HasSuffix(req.Header.Get("X-Amz-Target"), ".Scan") && req.Body != nil {
+		// Scan requests are small JSON: read the body and put it back.
+		b, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		req.Body = io.NopCloser(bytes.NewReader(b))
+		if err == nil {
 			if m := segmentField.FindSubmatch(b); m != nil && string(m[1]) == strconv.Itoa(t.cfg.ScanSegment) {
 				if t.cfg.ScanMode == "crash" {
 					fmt.Fprintf(os.Stderr, "faultinject: crashing on scan of segment %d\n", t.cfg.ScanSegment)

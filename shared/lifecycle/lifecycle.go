@@ -178,6 +178,9 @@ func (l *Lifecycle) Rescue(ctx context.Context, exportID string, grace time.Dura
 	if err != nil {
 		return rep, err
 	}
+	if e.State.Terminal() {
+		return rep, l.Store.Forget(ctx, exportID)
+	}
 	if e.State != controltable.ExportRunning && e.State != controltable.ExportFinalizing {
 		return rep, nil
 	}

@@ -54,8 +54,6 @@ type Consumer struct {
 	maxReceive int
 	inflight   atomic.Int32
 	lastActive atomic.Int64 // unix nanos of the last message or finished job
-	seenMu     sync.Mutex
-	seen       map[string]time.Time // exports this worker touched, for the rescuer
 }
 
 // ID names this worker in lease owners and logs.
@@ -66,7 +64,6 @@ func (c *Consumer) ID() string { return c.id }
 func (c *Consumer) Run(ctx context.Context) error {
 	host, _ := os.Hostname()
 	c.id = fmt.Sprintf("%s/%d", host, os.Getpid())
-	c.seen = map[string]time.Time{}
 	mr, err := c.Queue.MaxReceiveCount(ctx)
 	if err != nil {
 		return err
@@ -176,7 +173,6 @@ func (c *Consumer) handle(ctx context.Context, m queue.Message, drain <-chan str
 		c.deleteMsg(ctx, m, log)
 		return
 	}
-	c.remember(exp.ExportID)
 	owner := c.id + "/" + nonce()
 	seg, lease, err := c.Store.ClaimSegment(ctx, m.ExportID, m.Segment, owner, c.Config.LeaseDuration)
 	var nc *controltable.NotClaimableError
@@ -305,14 +301,10 @@ func (c *Consumer) deleteMsg(ctx context.Context, m queue.Message, log *zap.Logg
 	}
 }
 
-func (c *Consumer) remember(exportID string) {
-	c.seenMu.Lock()
-	c.seen[exportID] = time.Now()
-	c.seenMu.Unlock()
-}
-
-// rescueLoop re-enqueues segments of exports this worker has seen whose
-// worker died, so the fleet heals itself even when no coordinator waits.
+// rescueLoop re-enqueues segments whose worker died and settles exports
+// nobody settled, for every active export, so the fleet heals itself even
+// when no coordinator waits. Each worker does it; the conditional writes
+// underneath make concurrent rescuers harmless.
 func (c *Consumer) rescueLoop(ctx context.Context) {
 	t := time.NewTicker(c.Config.LeaseDuration)
 	defer t.Stop()
@@ -322,16 +314,11 @@ func (c *Consumer) rescueLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		c.seenMu.Lock()
-		var ids []string
-		for id, at := range c.seen {
-			if time.Since(at) > time.Hour {
-				delete(c.seen, id)
-				continue
-			}
-			ids = append(ids, id)
+		ids, err := c.Store.ListActive(ctx)
+		if err != nil {
+			c.Log.Warn("cannot list active exports for rescue", zap.Error(err))
+			continue
 		}
-		c.seenMu.Unlock()
 		for _, id := range ids {
 			if _, err := c.Life.Rescue(ctx, id, c.Config.LeaseDuration, nil); err != nil && ctx.Err() == nil {
 				c.Log.Warn("rescue pass failed", zap.String("exportId", id), zap.Error(err))
