@@ -31,5 +31,8 @@ trap 'bash scripts/stack.sh down "$STACK_DIR" >/dev/null 2>&1 || true' EXIT
 # shellcheck disable=SC1091
 . "$STACK_DIR/env"
 
-echo "== end-to-end tests"
-DDBFLEET_BIN_DIR=$bindir go test "${race[@]}" -tags e2e -count=1 -timeout 40m -p 1 ./shared/fleettest/...
+echo "== integration and end-to-end tests"
+# Every package with files tagged e2e: the conformance suites of each seam
+# against the real servers, then the binaries end to end.
+mapfile -t pkgs < <(grep -rl --include='*_test.go' '^//go:build e2e' . | xargs -n1 dirname | sort -u)
+DDBFLEET_BIN_DIR=$bindir go test "${race[@]}" -tags e2e -count=1 -timeout 40m -p 1 "${pkgs[@]}"
