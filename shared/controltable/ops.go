@@ -183,6 +183,39 @@ func (s *Store) ListSegments(ctx context.Context, exportID string) ([]*Segment, 
 	return segs, err
 }
 
+// CountLeased counts the export's segments whose lease is live now: the
+// read-capacity cap is split among them.
+func (s *Store) CountLeased(ctx context.Context, exportID string) (int, error) {
+	n := 0
+	var start map[string]types.AttributeValue
+	for {
+		var out *dynamodb.QueryOutput
+		err := s.retry(ctx, func(ctx context.Context) error {
+			var err error
+			out, err = s.api.Query(ctx, &dynamodb.QueryInput{
+				TableName:                &s.table,
+				KeyConditionExpression:   aws.String("pk = :pk AND begins_with(sk, :p)"),
+				FilterExpression:         aws.String("#st = :run AND leaseExpiry > :now"),
+				ExpressionAttributeNames: map[string]string{"#st": "state"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":pk": str(pk(exportID)), ":p": str("SEG#"), ":run": str(string(SegmentRunning)), ":now": num(ms(s.now())),
+				},
+				Select:            types.SelectCount,
+				ExclusiveStartKey: start,
+			})
+			return classify("count leased segments of export "+exportID, err)
+		})
+		if err != nil {
+			return 0, err
+		}
+		n += int(out.Count)
+		if len(out.LastEvaluatedKey) == 0 {
+			return n, nil
+		}
+		start = out.LastEvaluatedKey
+	}
+}
+
 // ListParts returns every committed part in (segment, part) order.
 func (s *Store) ListParts(ctx context.Context, exportID string) ([]Part, error) {
 	var parts []Part

@@ -193,14 +193,14 @@ func (c *Consumer) handle(ctx context.Context, m queue.Message, drain <-chan str
 	defer c.Protect.Release(context.WithoutCancel(ctx))
 
 	segCtx, cancel := context.WithCancelCause(ctx)
+	pace := pacer.New(c.share(ctx, exp, true))
 	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
-		c.heartbeat(segCtx, cancel, lease, m, log)
+		c.heartbeat(segCtx, cancel, lease, m, pace, log)
 	}()
 	res, runErr := c.Exporter.Run(segCtx, segexport.Job{
-		Export: exp, Segment: seg, Lease: lease, Drain: drain,
-		Pacer: pacer.New(c.share(exp)),
+		Export: exp, Segment: seg, Lease: lease, Drain: drain, Pacer: pace,
 	})
 	cause := context.Cause(segCtx)
 	cancel(nil)
@@ -253,20 +253,30 @@ func (c *Consumer) handle(ctx context.Context, m queue.Message, drain <-chan str
 	}
 }
 
-// share is this segment's slice of the export's read-capacity cap. The cap
-// is fleet-wide; dividing it by the segments that can run at once keeps the
-// sum of all shares at or under it (see docs/pacing.md).
-func (c *Consumer) share(e *controltable.Export) float64 {
+// share is this segment's slice of the export's fleet-wide read-capacity
+// cap. A new claim takes cap ÷ unfinished segments, the safe side: the sum
+// of all shares cannot pass the cap however many workers start at once.
+// Heartbeats then raise it to cap ÷ segments leased right now, so a fleet
+// with fewer slots than segments still uses the whole cap. The one overshoot
+// left is brief: while the fleet scales out, until the next heartbeat of the
+// segments already running (docs/performance.md).
+func (c *Consumer) share(ctx context.Context, e *controltable.Export, atClaim bool) float64 {
 	if e.ReadCapacityCap <= 0 {
 		return 0
 	}
-	return e.ReadCapacityCap / float64(max(1, e.SegmentsTotal-e.SegmentsDone-e.SegmentsFailed))
+	n := e.SegmentsTotal - e.SegmentsDone - e.SegmentsFailed
+	if !atClaim {
+		if leased, err := c.Store.CountLeased(ctx, e.ExportID); err == nil && leased > 0 {
+			n = leased
+		}
+	}
+	return e.ReadCapacityCap / float64(max(1, n))
 }
 
 // heartbeat extends the lease and the message's visibility together, well
 // inside the lease, and stops the segment when the lease is lost or the
 // export is cancelled.
-func (c *Consumer) heartbeat(ctx context.Context, stop context.CancelCauseFunc, lease controltable.Lease, m queue.Message, log *zap.Logger) {
+func (c *Consumer) heartbeat(ctx context.Context, stop context.CancelCauseFunc, lease controltable.Lease, m queue.Message, pace *pacer.Pacer, log *zap.Logger) {
 	t := time.NewTicker(c.Config.LeaseDuration / 3)
 	defer t.Stop()
 	for {
@@ -287,11 +297,16 @@ func (c *Consumer) heartbeat(ctx context.Context, stop context.CancelCauseFunc, 
 		if err := c.Queue.SetVisibility(ctx, m.ReceiptHandle, c.Config.LeaseDuration); err != nil && ctx.Err() == nil {
 			log.Debug("could not extend message visibility", zap.Error(err))
 		}
-		if e, err := c.Store.GetExport(ctx, lease.ExportID); err == nil && e.State == controltable.ExportCancelled {
+		e, err := c.Store.GetExport(ctx, lease.ExportID)
+		if err != nil {
+			continue
+		}
+		if e.State == controltable.ExportCancelled {
 			log.Info("export cancelled; abandoning segment")
 			stop(fmt.Errorf("export cancelled: %w", controltable.ErrLeaseLost))
 			return
 		}
+		pace.SetRate(c.share(ctx, e, false))
 	}
 }
 

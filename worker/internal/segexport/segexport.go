@@ -151,7 +151,7 @@ func (x *Exporter) Run(ctx context.Context, job Job) (Result, error) {
 				ExclusiveStartKey:      cursor,
 				Limit:                  aws.Int32(int32(pageSize)),
 				ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
-			})
+			}, oneAttempt)
 			if fault.IsThrottle(err) {
 				job.Pacer.Throttled()
 			}
@@ -242,6 +242,11 @@ func (x *Exporter) discardIfRejected(err error, store *objstore.Store, key strin
 		log.Warn("could not delete rejected part; the finalizer will", zap.String("key", key), zap.Error(err))
 	}
 }
+
+// oneAttempt turns the SDK's own retries off for Scan: fault.Retry retries
+// instead, so every throttle reaches the pacer and the whole segment slows
+// down (AIMD), rather than the SDK absorbing throttles one call at a time.
+func oneAttempt(o *dynamodb.Options) { o.RetryMaxAttempts = 1 }
 
 func isClosed(ch <-chan struct{}) bool {
 	if ch == nil {
