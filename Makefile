@@ -7,7 +7,7 @@ BIN         := $(CURDIR)/bin
 STACK_DIR   ?= $(CURDIR)/.stack
 export CGO_ENABLED ?= 0
 LDFLAGS     := -s -w
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@2026.1
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .DEFAULT_GOAL := help
 .PHONY: help build test test-unit test-e2e test-race lint bench demo clean

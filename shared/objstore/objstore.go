@@ -57,8 +57,9 @@ var DefaultOptions = Options{UploadPartSize: 8 << 20, UploadConcurrency: 2}
 type Store struct {
 	api    API
 	bucket string
-	up     *manager.Uploader
-	opts   Options
+	//lint:ignore SA1019 manager is chosen over the beta transfermanager on purpose (package doc).
+	up   *manager.Uploader
+	opts Options
 }
 
 // New returns a Store for bucket.
@@ -69,6 +70,7 @@ func New(api API, bucket string, opts Options) *Store {
 	if opts.UploadConcurrency < 1 {
 		opts.UploadConcurrency = DefaultOptions.UploadConcurrency
 	}
+	//lint:ignore SA1019 manager is chosen over the beta transfermanager on purpose (package doc).
 	up := manager.NewUploader(api, func(u *manager.Uploader) {
 		u.PartSize = opts.UploadPartSize
 		u.Concurrency = opts.UploadConcurrency
@@ -114,6 +116,7 @@ func (s *Store) Create(ctx context.Context, key string) *ObjectWriter {
 	s.applyPutOptions(in)
 	go func() {
 		defer close(w.done)
+		//lint:ignore SA1019 manager is chosen over the beta transfermanager on purpose (package doc).
 		out, err := s.up.Upload(ctx, in)
 		if err != nil {
 			w.err = fmt.Errorf("upload s3://%s/%s: %w", s.bucket, key, err)
