@@ -186,7 +186,7 @@ func (l *Lifecycle) Rescue(ctx context.Context, exportID string, grace time.Dura
 	}
 	if e.State == controltable.ExportRunning {
 		if dlq != nil {
-			if rep.Parked, err = l.sweepDLQ(ctx, e, dlq); err != nil {
+			if rep.Parked, err = l.SweepDLQ(ctx, e, dlq); err != nil {
 				return rep, err
 			}
 		}
@@ -217,10 +217,10 @@ func (l *Lifecycle) Rescue(ctx context.Context, exportID string, grace time.Dura
 	return rep, l.Settle(ctx, exportID)
 }
 
-// sweepDLQ marks this export's dead-lettered segments FAILED and removes
+// SweepDLQ marks this export's dead-lettered segments FAILED and removes
 // their messages (retry re-enqueues them); other exports' messages are
 // made visible again untouched.
-func (l *Lifecycle) sweepDLQ(ctx context.Context, e *controltable.Export, dlq *queue.Queue) ([]int, error) {
+func (l *Lifecycle) SweepDLQ(ctx context.Context, e *controltable.Export, dlq *queue.Queue) ([]int, error) {
 	var parked []int
 	for range 10 { // bounded: at most 100 messages looked at per sweep
 		msgs, err := dlq.Receive(ctx, 10, 0, 30*time.Second)

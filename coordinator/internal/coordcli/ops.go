@@ -200,8 +200,12 @@ func retryCommand() *cli.Command {
 				return fleetcli.Failed("%s", err)
 			}
 			life := e.lifecycle(work)
-			// First turn dead-lettered work into FAILED segments, so the
-			// reset below picks them up too.
+			// First turn dead-lettered work into FAILED segments (and drop
+			// stale copies of segments already FAILED), so the reset below
+			// picks them all up and the DLQ is left clean.
+			if _, err := life.SweepDLQ(ctx, exp, dlq); err != nil {
+				return fleetcli.Failed("%s", err)
+			}
 			if exp.State == controltable.ExportRunning {
 				if _, err := life.Rescue(ctx, exp.ExportID, c.Duration("lease-duration"), dlq); err != nil {
 					return fleetcli.Failed("%s", err)
