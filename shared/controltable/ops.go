@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -384,22 +385,28 @@ func leaseCondition(l Lease) (string, map[string]string, map[string]types.Attrib
 
 // Heartbeat extends the lease. ErrLeaseLost means stop now.
 func (s *Store) Heartbeat(ctx context.Context, l Lease, lease time.Duration) error {
-	cond, names, values := leaseCondition(l)
 	now := s.now()
-	values[":exp"] = num(ms(now.Add(lease)))
-	values[":now"] = num(ms(now))
+	return s.updateLeased(ctx, l, "heartbeat", "SET leaseExpiry = :exp, updatedAt = :now",
+		map[string]types.AttributeValue{":exp": num(ms(now.Add(lease))), ":now": num(ms(now))})
+}
+
+// updateLeased runs one update of the segment row, conditional on the
+// caller still holding lease l (the fencing token).
+func (s *Store) updateLeased(ctx context.Context, l Lease, op, update string, extra map[string]types.AttributeValue) error {
+	cond, names, values := leaseCondition(l)
+	maps.Copy(values, extra)
 	err := s.retry(ctx, func(ctx context.Context) error {
 		_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: &s.table, Key: key(l.ExportID, segSK(l.Segment)),
-			UpdateExpression:          aws.String("SET leaseExpiry = :exp, updatedAt = :now"),
+			UpdateExpression:          &update,
 			ConditionExpression:       &cond,
 			ExpressionAttributeNames:  names,
 			ExpressionAttributeValues: values,
 		})
-		return classify("heartbeat "+l.String(), err)
+		return classify(op+" "+l.String(), err)
 	})
 	if isConditionFailed(err) {
-		return fmt.Errorf("%s: %w", l, ErrLeaseLost)
+		return fmt.Errorf("%s %s: %w", op, l, ErrLeaseLost)
 	}
 	return err
 }
@@ -522,24 +529,8 @@ func (s *Store) CompleteSegment(ctx context.Context, l Lease, last *Part, cp Che
 // ReleaseSegment gives the lease up early (graceful drain) so another
 // worker can continue from the last checkpoint at once.
 func (s *Store) ReleaseSegment(ctx context.Context, l Lease, reason string) error {
-	cond, names, values := leaseCondition(l)
-	values[":zero"] = num(0)
-	values[":now"] = num(ms(s.now()))
-	values[":why"] = str(reason)
-	err := s.retry(ctx, func(ctx context.Context) error {
-		_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: &s.table, Key: key(l.ExportID, segSK(l.Segment)),
-			UpdateExpression:          aws.String("SET leaseExpiry = :zero, updatedAt = :now, lastError = :why"),
-			ConditionExpression:       &cond,
-			ExpressionAttributeNames:  names,
-			ExpressionAttributeValues: values,
-		})
-		return classify("release "+l.String(), err)
-	})
-	if isConditionFailed(err) {
-		return fmt.Errorf("release %s: %w", l, ErrLeaseLost)
-	}
-	return err
+	return s.updateLeased(ctx, l, "release", "SET leaseExpiry = :zero, updatedAt = :now, lastError = :why",
+		map[string]types.AttributeValue{":zero": num(0), ":now": num(ms(s.now())), ":why": str(reason)})
 }
 
 // FailSegment records a failed attempt. With final it marks the segment

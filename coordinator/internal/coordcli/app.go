@@ -109,6 +109,22 @@ func (e *env) loadExport(ctx context.Context, id string) (*controltable.Export, 
 	return exp, err
 }
 
+// withExport is the preamble of every command that acts on one export:
+// build the environment, then load the export named by --export-id.
+func withExport(fn func(c *cli.Context, e *env, exp *controltable.Export) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		e, err := newEnv(c)
+		if err != nil {
+			return err
+		}
+		exp, err := e.loadExport(c.Context, c.String("export-id"))
+		if err != nil {
+			return err
+		}
+		return fn(c, e, exp)
+	}
+}
+
 func (e *env) printJSON(v any) error {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")

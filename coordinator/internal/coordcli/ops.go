@@ -80,15 +80,7 @@ func statusCommand() *cli.Command {
 		Usage: "show one export's state (and hand back work whose worker died)",
 		Flags: []cli.Flag{exportIDFlag, jsonFlag, leaseFlag,
 			&cli.BoolFlag{Name: "no-rescue", Usage: "only read; do not re-enqueue stuck segments"}},
-		Action: func(c *cli.Context) error {
-			e, err := newEnv(c)
-			if err != nil {
-				return err
-			}
-			exp, err := e.loadExport(c.Context, c.String("export-id"))
-			if err != nil {
-				return err
-			}
+		Action: withExport(func(c *cli.Context, e *env, exp *controltable.Export) error {
 			if !c.Bool("no-rescue") && !exp.State.Terminal() {
 				if work, dlq, err := e.queues(c.Context); err == nil {
 					if _, err := e.lifecycle(work).Rescue(c.Context, exp.ExportID, c.Duration("lease-duration"), dlq); err != nil {
@@ -121,7 +113,7 @@ func statusCommand() *cli.Command {
 				fmt.Fprintf(e.stdout, "  segment %d failed after %d attempts: %s\n", f.Segment, f.Attempts, f.LastError)
 			}
 			return nil
-		},
+		}),
 	}
 }
 
@@ -131,15 +123,7 @@ func verifyCommand() *cli.Command {
 		Usage: "re-read every data file of a completed export and check it against the manifest and the control table",
 		Flags: []cli.Flag{exportIDFlag, jsonFlag,
 			&cli.IntFlag{Name: "concurrency", Value: 8, Usage: "files read at once"}},
-		Action: func(c *cli.Context) error {
-			e, err := newEnv(c)
-			if err != nil {
-				return err
-			}
-			exp, err := e.loadExport(c.Context, c.String("export-id"))
-			if err != nil {
-				return err
-			}
+		Action: withExport(func(c *cli.Context, e *env, exp *controltable.Export) error {
 			if exp.State != controltable.ExportCompleted {
 				return fleetcli.Failed("export %s is %s; only a COMPLETED export can be verified", exp.ExportID, exp.State)
 			}
@@ -169,7 +153,7 @@ func verifyCommand() *cli.Command {
 				return fleetcli.Failed("export %s does not verify: %d problems", exp.ExportID, len(rep.Problems))
 			}
 			return nil
-		},
+		}),
 	}
 }
 
@@ -178,16 +162,8 @@ func retryCommand() *cli.Command {
 		Name:  "retry",
 		Usage: "re-enqueue the segments that failed (including those parked in the dead-letter queue); the export resumes",
 		Flags: []cli.Flag{exportIDFlag, jsonFlag, leaseFlag},
-		Action: func(c *cli.Context) error {
-			e, err := newEnv(c)
-			if err != nil {
-				return err
-			}
+		Action: withExport(func(c *cli.Context, e *env, exp *controltable.Export) error {
 			ctx := c.Context
-			exp, err := e.loadExport(ctx, c.String("export-id"))
-			if err != nil {
-				return err
-			}
 			switch exp.State {
 			case controltable.ExportCompleted:
 				e.log.Info("export already COMPLETED; nothing to retry", zap.String("exportId", exp.ExportID))
@@ -228,7 +204,7 @@ func retryCommand() *cli.Command {
 			}
 			fmt.Fprintf(e.stdout, "%d\n", len(reset))
 			return nil
-		},
+		}),
 	}
 }
 
@@ -237,16 +213,8 @@ func cancelCommand() *cli.Command {
 		Name:  "cancel",
 		Usage: "stop an export: workers abandon its segments, its data files are deleted and no manifest is written",
 		Flags: []cli.Flag{exportIDFlag},
-		Action: func(c *cli.Context) error {
-			e, err := newEnv(c)
-			if err != nil {
-				return err
-			}
+		Action: withExport(func(c *cli.Context, e *env, exp *controltable.Export) error {
 			ctx := c.Context
-			exp, err := e.loadExport(ctx, c.String("export-id"))
-			if err != nil {
-				return err
-			}
 			if exp.State == controltable.ExportCompleted || exp.State == controltable.ExportFinalizing {
 				return fleetcli.Failed("export %s is %s; a finished export cannot be cancelled", exp.ExportID, exp.State)
 			}
@@ -281,7 +249,7 @@ func cancelCommand() *cli.Command {
 			}
 			e.log.Info("export cancelled", zap.String("exportId", exp.ExportID), zap.Int("dataFilesDeleted", len(keys)))
 			return nil
-		},
+		}),
 	}
 }
 
@@ -290,15 +258,7 @@ func rescueCommand() *cli.Command {
 		Name:  "rescue",
 		Usage: "hand back segments whose worker died, mark dead-lettered ones FAILED, and finalize an export nobody finalized",
 		Flags: []cli.Flag{exportIDFlag, jsonFlag, leaseFlag},
-		Action: func(c *cli.Context) error {
-			e, err := newEnv(c)
-			if err != nil {
-				return err
-			}
-			exp, err := e.loadExport(c.Context, c.String("export-id"))
-			if err != nil {
-				return err
-			}
+		Action: withExport(func(c *cli.Context, e *env, exp *controltable.Export) error {
 			work, dlq, err := e.queues(c.Context)
 			if err != nil {
 				return fleetcli.Failed("%s", err)
@@ -312,6 +272,6 @@ func rescueCommand() *cli.Command {
 			}
 			fmt.Fprintf(e.stdout, "requeued %v parked %v\n", rep.Requeued, rep.Parked)
 			return nil
-		},
+		}),
 	}
 }
