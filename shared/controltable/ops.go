@@ -65,6 +65,7 @@ func (s *Store) putSegments(ctx context.Context, exportID string, total int, exp
 			item["segment"] = num(int64(seg))
 			item["state"] = str(string(SegmentPending))
 			item["attempt"] = num(0)
+			item["leaseExpiry"] = num(0)
 			item["nextPart"] = num(0)
 			item["updatedAt"] = num(now)
 			item["expiresAt"] = num(expires)
@@ -581,7 +582,7 @@ func (s *Store) FailUnleased(ctx context.Context, exportID string, segment int, 
 		{Update: &types.Update{
 			TableName: &s.table, Key: key(exportID, segSK(segment)),
 			UpdateExpression:         aws.String("SET #st = :failed, lastError = :why, updatedAt = :now"),
-			ConditionExpression:      aws.String("#st IN (:pending, :run) AND leaseExpiry < :now"),
+			ConditionExpression:      aws.String("#st IN (:pending, :run) AND (leaseExpiry < :now OR attribute_not_exists(leaseExpiry))"),
 			ExpressionAttributeNames: map[string]string{"#st": "state"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":failed": str(string(SegmentFailed)), ":pending": str(string(SegmentPending)),

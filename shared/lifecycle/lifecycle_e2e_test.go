@@ -387,3 +387,20 @@ func TestRescueSweepsTheDeadLetterQueue(t *testing.T) {
 	require.Empty(t, rep.Requeued)
 	require.True(t, strings.HasPrefix(got.LastError, "segment 1: "), got.LastError)
 }
+
+// A message can reach the DLQ before any worker claimed its segment (a run
+// of failed claims, say): the segment must still be marked FAILED, not left
+// PENDING with no message anywhere.
+func TestRescueParksANeverClaimedSegment(t *testing.T) {
+	e := newEnv(t)
+	x := e.export(1)
+	require.NoError(t, e.dlq.Send(e.ctx, []queue.Task{{ExportID: x.ExportID, Segment: 0, TotalSegments: 1}}))
+	e.clock.Advance(time.Second)
+	rep, err := e.life.Rescue(e.ctx, x.ExportID, time.Hour, e.dlq)
+	require.NoError(t, err)
+	require.Equal(t, []int{0}, rep.Parked)
+	seg, err := e.store.GetSegment(e.ctx, x.ExportID, 0)
+	require.NoError(t, err)
+	require.Equal(t, controltable.SegmentFailed, seg.State)
+	require.Equal(t, controltable.ExportFailed, e.state(x.ExportID).State)
+}

@@ -157,6 +157,17 @@ func runConformance(t *testing.T, newTarget func(t *testing.T) (*s3.Client, stri
 		objs, err := st.List(ctx, "")
 		require.NoError(t, err)
 		require.Empty(t, objs)
+		requireNoMultipart(t, client, bucket)
+
+		// A caller whose context already ended (a worker abandoning its
+		// attempt) still gets its multipart upload aborted.
+		cctx, cancel := context.WithCancel(ctx)
+		w = st.Create(cctx, "data/cancelled")
+		_, err = w.Write(randomBytes(6 << 20))
+		require.NoError(t, err)
+		cancel()
+		w.Abort()
+		requireNoMultipart(t, client, bucket)
 
 		// Aborting before any byte was written is just as clean.
 		st.Create(ctx, "data/never").Abort()
@@ -274,4 +285,13 @@ func runConformance(t *testing.T, newTarget func(t *testing.T) (*s3.Client, stri
 		require.Len(t, objs, 1)
 		require.Equal(t, "c", objs[0].Key)
 	})
+}
+
+// requireNoMultipart fails if an unfinished multipart upload is left in
+// bucket: those are billed until aborted.
+func requireNoMultipart(t *testing.T, client *s3.Client, bucket string) {
+	t.Helper()
+	out, err := client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &bucket})
+	require.NoError(t, err)
+	require.Empty(t, out.Uploads, "no multipart upload is left behind")
 }

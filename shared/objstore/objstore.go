@@ -109,7 +109,10 @@ type ObjectWriter struct {
 
 // Create starts streaming an object to key.
 func (s *Store) Create(ctx context.Context, key string) *ObjectWriter {
-	ctx, cancel := context.WithCancel(ctx)
+	// The upload outlives the caller's context on purpose: when the caller
+	// gives up, Abort closes the pipe and the uploader must still be able
+	// to send AbortMultipartUpload, or the parts stay (and are billed).
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	pr, pw := io.Pipe()
 	w := &ObjectWriter{key: key, pw: pw, md5: md5.New(), done: make(chan struct{}), cancel: cancel}
 	in := &s3.PutObjectInput{Bucket: &s.bucket, Key: &key, Body: pr}
@@ -162,11 +165,12 @@ func (w *ObjectWriter) Close() (ObjectInfo, error) {
 	return ObjectInfo{Key: w.key, ETag: strings.Trim(w.etag, `"`), MD5: w.md5.Sum(nil), Bytes: w.n}, nil
 }
 
-// Abort stops the upload; nothing is left behind.
+// Abort stops the upload; nothing is left behind. It waits for the
+// uploader to abort the multipart upload before releasing its context.
 func (w *ObjectWriter) Abort() {
 	w.pw.CloseWithError(errors.New("upload aborted"))
-	w.cancel()
 	<-w.done
+	w.cancel()
 }
 
 // Put writes a small object whole, with Content-MD5 so S3 rejects a
