@@ -7,10 +7,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/term"
 
 	"github.com/ddbfleet/ddbfleet/shared/awsclient"
 	"github.com/ddbfleet/ddbfleet/shared/sampledata"
@@ -51,7 +53,12 @@ func run(table string, items, payload, parallel int, bucket string) error {
 	}
 	fmt.Fprintf(os.Stderr, "filling %s with %d items\n", table, items)
 	start := time.Now()
-	if err := sampledata.Fill(ctx, clients.DynamoDB, table, items, payload, parallel, os.Stderr); err != nil {
+	// The bar redraws one line with \r: only on a terminal, not in logs.
+	var bar io.Writer
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		bar = os.Stderr
+	}
+	if err := sampledata.Fill(ctx, clients.DynamoDB, table, items, payload, parallel, bar); err != nil {
 		return err
 	}
 	el := time.Since(start)

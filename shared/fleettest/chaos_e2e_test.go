@@ -99,7 +99,7 @@ func TestZombieWorkerWritesAreRejected(t *testing.T) {
 	require.NoError(t, zombie.Signal(syscall.SIGSTOP))
 	heir := f.StartWorkerEnv(debugLogs, "--lease-duration", "4s", "--concurrency", "1")
 	claim := heir.WaitEvent(t, "segment claimed", time.Minute, nil)
-	require.EqualValues(t, 2, claim["attempt"])
+	require.Greater(t, claim["attempt"].(float64), 1.0, "the heir took the segment over")
 	takeoverPart := int(claim["nextPart"].(float64))
 	require.Positive(t, takeoverPart, "the zombie had committed parts before it froze")
 	require.NoError(t, zombie.Signal(syscall.SIGCONT))

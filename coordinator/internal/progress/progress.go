@@ -51,7 +51,7 @@ func (r *Reporter) Line(s Snapshot) string {
 		line += fmt.Sprintf(" (%d failed)", s.SegmentsFailed)
 	}
 	line += fmt.Sprintf("  items %d  %.1f MB  %.0f items/s  elapsed %s", s.Items, float64(s.Bytes)/1e6, rate, elapsed.Round(time.Second))
-	if eta, ok := ETA(s, elapsed); ok {
+	if eta, ok := ETA(s, elapsed); ok && !terminal(s.State) {
 		line += "  ETA " + eta.Round(time.Second).String()
 	}
 	return line
@@ -97,4 +97,8 @@ func (r *Reporter) Done(s Snapshot) {
 		return
 	}
 	r.log.Info("finished", zap.String("state", s.State), zap.Int64("items", s.Items), zap.String("summary", r.Line(s)))
+}
+
+func terminal(state string) bool {
+	return state == "COMPLETED" || state == "FAILED" || state == "CANCELLED"
 }
