@@ -15,7 +15,12 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ddbfleet/ddbfleet/shared/datafile"
+	"github.com/ddbfleet/ddbfleet/shared/objstore"
 )
 
 // ExportState is the life cycle of an export (see docs/states.md).
@@ -71,6 +76,19 @@ type Export struct {
 	LastError          string
 	FinalizeLease      time.Time // who finalizes: expiry of the finalizer's claim
 	ManifestSummaryKey string
+
+	// What the export reads and how it writes, chosen once by the
+	// coordinator and applied by every worker. Zero values are the
+	// defaults (DynamoDB JSON, gzip, every item and attribute, the
+	// bucket's encryption and STANDARD), which rows recorded before these
+	// options existed also read as.
+	Format                    datafile.Format
+	Compression               datafile.Compression
+	FilterExpression          string
+	ProjectionExpression      string
+	ExpressionAttributeNames  map[string]string
+	ExpressionAttributeValues map[string]types.AttributeValue
+	Objects                   objstore.PutOptions // SSE and storage class of every object the export writes
 }
 
 // ExportRoot is the S3 folder of this export: <prefix>/AWSDynamoDB/<id>/.
@@ -88,7 +106,31 @@ func (e *Export) DataPrefix() string { return e.ExportRoot() + "data/" }
 // the same attempt overwrites, another attempt never collides, and a listing
 // by segment prefix finds every attempt's leftovers.
 func (e *Export) PartKey(segment, part, attempt int) string {
-	return fmt.Sprintf("%s%s-%06d-a%d.json.gz", e.DataPrefix(), SegmentKeyPrefix(segment), part, attempt)
+	return fmt.Sprintf("%s%s-%06d-a%d%s", e.DataPrefix(), SegmentKeyPrefix(segment), part, attempt, datafile.Suffix(e.Format, e.Compression))
+}
+
+// ScanInput is the Scan every page of exp issues, before segment, cursor
+// and limit: the table, the export's expressions and consumed-capacity
+// reporting (which pacing needs). Workers scan with it; the coordinator
+// validates the expressions with it before recording the export.
+func (exp *Export) ScanInput() *dynamodb.ScanInput {
+	in := &dynamodb.ScanInput{
+		TableName:              aws.String(exp.Table),
+		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+	}
+	if exp.FilterExpression != "" {
+		in.FilterExpression = aws.String(exp.FilterExpression)
+	}
+	if exp.ProjectionExpression != "" {
+		in.ProjectionExpression = aws.String(exp.ProjectionExpression)
+	}
+	if len(exp.ExpressionAttributeNames) > 0 {
+		in.ExpressionAttributeNames = exp.ExpressionAttributeNames
+	}
+	if len(exp.ExpressionAttributeValues) > 0 {
+		in.ExpressionAttributeValues = exp.ExpressionAttributeValues
+	}
+	return in
 }
 
 // SegmentKeyPrefix is the file-name prefix shared by every part of segment.

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/ddbfleet/ddbfleet/shared/datafile"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
 )
 
@@ -28,10 +29,23 @@ func (s *Store) CreateExport(ctx context.Context, e *Export) error {
 		ArgsHash: e.ArgsHash, ReadCapacityCap: e.ReadCapacityCap, ScanPageSize: e.ScanPageSize,
 		PartSizeBytes: e.PartSizeBytes, BilledSizeBytes: e.BilledSizeBytes, EstimatedItems: e.EstimatedItems,
 		ExpiresAt: expires,
+		Format:    string(e.Format), Compression: string(e.Compression),
+		FilterExpression: e.FilterExpression, ProjectionExpression: e.ProjectionExpression,
+		ExprNames: e.ExpressionAttributeNames,
+		SSE:       e.Objects.SSE, SSEKMSKeyID: e.Objects.SSEKMSKeyID, StorageClass: e.Objects.StorageClass,
+	}
+	if row.Format == string(datafile.DynamoDBJSON) {
+		row.Format = ""
+	}
+	if row.Compression == string(datafile.Gzip) {
+		row.Compression = ""
 	}
 	item, err := attributevalue.MarshalMap(row)
 	if err != nil {
 		return err
+	}
+	if len(e.ExpressionAttributeValues) > 0 {
+		item[exprValuesAttr] = &types.AttributeValueMemberM{Value: e.ExpressionAttributeValues}
 	}
 	err = s.retry(ctx, func(ctx context.Context) error {
 		_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
@@ -118,7 +132,11 @@ func (s *Store) GetExport(ctx context.Context, exportID string) (*Export, error)
 	if err := attributevalue.UnmarshalMap(out.Item, &r); err != nil {
 		return nil, fmt.Errorf("decode export row: %w", err)
 	}
-	return r.toExport(), nil
+	e := r.toExport()
+	if v, ok := out.Item[exprValuesAttr].(*types.AttributeValueMemberM); ok {
+		e.ExpressionAttributeValues = v.Value
+	}
+	return e, nil
 }
 
 // GetSegment reads one segment row with a strongly consistent read.

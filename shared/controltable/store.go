@@ -13,7 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/ddbfleet/ddbfleet/shared/datafile"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
+	"github.com/ddbfleet/ddbfleet/shared/objstore"
 )
 
 // API is the part of the DynamoDB client the store uses.
@@ -122,7 +124,20 @@ type exportRow struct {
 	FinalizeLease      int64   `dynamodbav:"finalizeLease"`
 	ManifestSummaryKey string  `dynamodbav:"manifestSummaryKey"`
 	ExpiresAt          int64   `dynamodbav:"expiresAt"`
+	// Export options: omitted when default, so a default export's row is
+	// what it was before they existed. The expression values are stored
+	// as a native map attribute (exprValues), outside this struct.
+	Format               string            `dynamodbav:"format,omitempty"`
+	Compression          string            `dynamodbav:"compression,omitempty"`
+	FilterExpression     string            `dynamodbav:"filterExpression,omitempty"`
+	ProjectionExpression string            `dynamodbav:"projectionExpression,omitempty"`
+	ExprNames            map[string]string `dynamodbav:"exprNames,omitempty"`
+	SSE                  string            `dynamodbav:"sse,omitempty"`
+	SSEKMSKeyID          string            `dynamodbav:"sseKmsKeyId,omitempty"`
+	StorageClass         string            `dynamodbav:"storageClass,omitempty"`
 }
+
+const exprValuesAttr = "exprValues"
 
 func (r *exportRow) toExport() *Export {
 	return &Export{
@@ -134,6 +149,10 @@ func (r *exportRow) toExport() *Export {
 		SegmentsDone: r.SegmentsDone, SegmentsFailed: r.SegmentsFailed,
 		ItemCount: r.ItemCount, Bytes: r.Bytes, Parts: r.Parts, LastError: r.LastError,
 		FinalizeLease: fromMS(r.FinalizeLease), ManifestSummaryKey: r.ManifestSummaryKey,
+		Format: datafile.Format(r.Format), Compression: datafile.Compression(r.Compression),
+		FilterExpression: r.FilterExpression, ProjectionExpression: r.ProjectionExpression,
+		ExpressionAttributeNames: r.ExprNames,
+		Objects:                  objstore.PutOptions{SSE: r.SSE, SSEKMSKeyID: r.SSEKMSKeyID, StorageClass: r.StorageClass},
 	}
 }
 

@@ -102,7 +102,7 @@ func (l *Lifecycle) finalize(ctx context.Context, e *controltable.Export) error 
 	if items != e.ItemCount || len(parts) != e.Parts {
 		return fail(fmt.Sprintf("counts do not reconcile: part rows hold %d items in %d parts, segments reported %d items in %d parts", items, len(parts), e.ItemCount, e.Parts))
 	}
-	obj := l.Buckets(e.Bucket)
+	obj := l.Buckets(e.Bucket).With(e.Objects)
 	listed, err := obj.List(ctx, e.DataPrefix())
 	if err != nil {
 		return err
@@ -140,7 +140,7 @@ func (l *Lifecycle) finalize(ctx context.Context, e *controltable.Export) error 
 		return err
 	}
 	end := l.now()
-	summary, _ := manifest.BuildSummary(e, parts, end, "")
+	summary, _ := manifest.BuildSummary(e, parts, end)
 	if _, err := obj.Put(ctx, root+manifest.SummaryChecksumName, []byte(objstore.HexMD5(summary)), "text/plain"); err != nil {
 		return err
 	}

@@ -98,13 +98,22 @@ func ParseFiles(b []byte) ([]File, error) {
 }
 
 // BuildSummary renders manifest-summary.json for a finished export.
-func BuildSummary(e *controltable.Export, parts []controltable.Part, end time.Time, sseAlgorithm string) ([]byte, Summary) {
+// s3SseAlgorithm is "KMS" for --sse aws:kms and "AES256" otherwise (an
+// export that chose no --sse gets the bucket's default encryption, which
+// S3 applies as SSE-S3 unless the bucket says KMS); s3SseKmsKeyId is the
+// chosen key or null.
+func BuildSummary(e *controltable.Export, parts []controltable.Part, end time.Time) ([]byte, Summary) {
 	var items int64
 	for _, p := range parts {
 		items += p.ItemCount
 	}
-	if sseAlgorithm == "" {
-		sseAlgorithm = "AES256"
+	sseAlgorithm := "AES256"
+	var kmsKey *string
+	if e.Objects.SSE == "aws:kms" {
+		sseAlgorithm = "KMS"
+		if e.Objects.SSEKMSKeyID != "" {
+			kmsKey = &e.Objects.SSEKMSKeyID
+		}
 	}
 	s := Summary{
 		Version:            Version,
@@ -117,10 +126,11 @@ func BuildSummary(e *controltable.Export, parts []controltable.Part, end time.Ti
 		S3Bucket:           e.Bucket,
 		S3Prefix:           e.Prefix,
 		S3SSEAlgorithm:     sseAlgorithm,
+		S3SSEKMSKeyID:      kmsKey,
 		ManifestFilesS3Key: e.ExportRoot() + FilesName,
 		BilledSizeBytes:    e.BilledSizeBytes,
 		ItemCount:          items,
-		OutputFormat:       "DYNAMODB_JSON",
+		OutputFormat:       e.Format.OutputFormat(),
 	}
 	b, _ := json.Marshal(s)
 	return b, s

@@ -45,9 +45,15 @@ type Options struct {
 	// about UploadPartSize × (UploadConcurrency+1).
 	UploadPartSize    int64
 	UploadConcurrency int
-	SSE               string // "", "AES256" or "aws:kms"
-	SSEKMSKeyID       string
-	StorageClass      string
+	PutOptions
+}
+
+// PutOptions are set on every object a Store writes; an export chooses
+// them (see Store.With).
+type PutOptions struct {
+	SSE          string // "" (the bucket's default), "AES256" or "aws:kms"
+	SSEKMSKeyID  string // with aws:kms; "" means the account's aws/s3 key
+	StorageClass string // "" means STANDARD
 }
 
 // DefaultOptions keep one open part file under ~24 MiB of buffers.
@@ -78,6 +84,25 @@ func New(api API, bucket string, opts Options) *Store {
 		u.LeavePartsOnError = false
 	})
 	return &Store{api: api, bucket: bucket, up: up, opts: opts}
+}
+
+// With returns a Store on the same bucket and uploader that writes every
+// object with p.
+func (s *Store) With(p PutOptions) *Store {
+	c := *s
+	c.opts.PutOptions = p
+	return &c
+}
+
+// StorageClasses are the S3 classes an export may write to. The SDK knows
+// more (FSx, Backup, Snow), which do not apply to a bucket's objects.
+// GLACIER and DEEP_ARCHIVE objects must be restored before anyone, verify
+// included, can read them.
+func StorageClasses() []string {
+	return []string{string(types.StorageClassStandard), string(types.StorageClassStandardIa), string(types.StorageClassOnezoneIa),
+		string(types.StorageClassIntelligentTiering), string(types.StorageClassGlacierIr), string(types.StorageClassGlacier),
+		string(types.StorageClassDeepArchive), string(types.StorageClassReducedRedundancy), string(types.StorageClassExpressOnezone),
+	}
 }
 
 // Bucket is the bucket's name.

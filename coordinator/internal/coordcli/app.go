@@ -1,6 +1,6 @@
 // Package coordcli owns the coordinator's command line: init, export,
-// status, verify, retry, cancel and rescue, each validating its input before
-// writing anything.
+// status, verify, retry, cancel, rescue, estimate and ddl, each validating
+// its input before writing anything.
 package coordcli
 
 import (
@@ -33,7 +33,7 @@ func App() *cli.App {
 		Flags: fleetcli.GlobalFlags(),
 		Commands: fleetcli.WithGlobalFlags([]*cli.Command{
 			initCommand(), exportCommand(), statusCommand(), verifyCommand(),
-			retryCommand(), cancelCommand(), rescueCommand(),
+			retryCommand(), cancelCommand(), rescueCommand(), estimateCommand(), ddlCommand(),
 		}),
 	}
 }

@@ -2,26 +2,33 @@ package coordcli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
 
 	"github.com/ddbfleet/ddbfleet/coordinator/internal/plan"
 	"github.com/ddbfleet/ddbfleet/coordinator/internal/progress"
 	"github.com/ddbfleet/ddbfleet/shared/controltable"
+	"github.com/ddbfleet/ddbfleet/shared/datafile"
+	"github.com/ddbfleet/ddbfleet/shared/ddbjson"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
 	"github.com/ddbfleet/ddbfleet/shared/fleetcli"
 	"github.com/ddbfleet/ddbfleet/shared/manifest"
+	"github.com/ddbfleet/ddbfleet/shared/objstore"
 	"github.com/ddbfleet/ddbfleet/shared/queue"
 )
 
@@ -44,6 +51,15 @@ func exportCommand() *cli.Command {
 			&cli.IntFlag{Name: "part-size-mib", Value: DefaultPartSizeMiB, Usage: "target compressed size of each data file"},
 			&cli.Int64Flag{Name: "part-size-bytes", Hidden: true, Usage: "target data file size in bytes (tests); overrides --part-size-mib"},
 			&cli.IntFlag{Name: "scan-page-size", Usage: "Scan Limit per page (0: the workers' --scan-page-size)"},
+			&cli.StringFlag{Name: "format", Value: string(datafile.DynamoDBJSON), Usage: "data file lines: dynamodb-json ({\"Item\":…}, as the native export) or json (plain objects); parquet is not implemented yet"},
+			&cli.StringFlag{Name: "compression", Value: string(datafile.Gzip), Usage: "data file compression: gzip, zstd or none"},
+			&cli.StringFlag{Name: "filter-expression", Usage: "Scan FilterExpression: export only the items it matches"},
+			&cli.StringFlag{Name: "projection-expression", Usage: "Scan ProjectionExpression: export only these attributes"},
+			&cli.StringFlag{Name: "expression-attribute-names", Usage: `JSON object of name placeholders, e.g. {"#s":"status"}`},
+			&cli.StringFlag{Name: "expression-attribute-values", Usage: `JSON object of value placeholders in DynamoDB JSON, e.g. {":v":{"S":"paid"}}`},
+			&cli.StringFlag{Name: "sse", Usage: "server-side encryption of every object: AES256 or aws:kms (default: the bucket's)"},
+			&cli.StringFlag{Name: "sse-kms-key-id", Usage: "KMS key ARN or id for --sse aws:kms (default: the account's aws/s3 key)"},
+			&cli.StringFlag{Name: "storage-class", Usage: "S3 storage class of every object (default STANDARD): " + strings.Join(objstore.StorageClasses(), ", ")},
 			&cli.BoolFlag{Name: "wait", Usage: "stay until the export ends, showing progress; exit 0 only if it COMPLETED"},
 			jsonFlag,
 			leaseFlag,
@@ -57,6 +73,101 @@ type exportArgs struct {
 	rcuCap                                        float64
 	partSize                                      int64
 	pageSize                                      int
+	opts                                          exportOptions
+}
+
+// exportOptions are what the export reads and how it writes; they are
+// recorded in the export row, so every worker applies them.
+type exportOptions struct {
+	format                datafile.Format
+	compression           datafile.Compression
+	filter, projection    string
+	names                 map[string]string
+	values                map[string]types.AttributeValue
+	objects               objstore.PutOptions
+	namesJSON, valuesJSON string // canonical forms, for the fingerprint
+}
+
+func parseExportOptions(c *cli.Context) (exportOptions, error) {
+	var o exportOptions
+	var err error
+	if o.format, err = datafile.ParseFormat(c.String("format")); err != nil {
+		return o, fault.Invalidf("%s", err)
+	}
+	if o.compression, err = datafile.ParseCompression(c.String("compression")); err != nil {
+		return o, fault.Invalidf("%s", err)
+	}
+	o.filter, o.projection = c.String("filter-expression"), c.String("projection-expression")
+	if raw := c.String("expression-attribute-names"); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &o.names); err != nil || o.names == nil {
+			return o, fault.Invalidf("--expression-attribute-names %q: want a JSON object of strings such as {\"#s\":\"status\"}", raw)
+		}
+		for k := range o.names {
+			if !strings.HasPrefix(k, "#") {
+				return o, fault.Invalidf("--expression-attribute-names: placeholder %q must start with '#'", k)
+			}
+		}
+		b, _ := json.Marshal(o.names) // sorted keys: a canonical form
+		o.namesJSON = string(b)
+	}
+	if raw := c.String("expression-attribute-values"); raw != "" {
+		if o.values, err = ddbjson.DecodeMap([]byte(raw)); err != nil {
+			return o, fault.Invalidf("--expression-attribute-values: want a JSON object of DynamoDB JSON values such as {\":v\":{\"S\":\"paid\"}}: %v", err)
+		}
+		for k := range o.values {
+			if !strings.HasPrefix(k, ":") {
+				return o, fault.Invalidf("--expression-attribute-values: placeholder %q must start with ':'", k)
+			}
+		}
+		b, err := ddbjson.AppendMap(nil, o.values)
+		if err != nil {
+			return o, fault.Invalidf("--expression-attribute-values: %v", err)
+		}
+		o.valuesJSON = string(b)
+	}
+	o.objects = objstore.PutOptions{SSE: c.String("sse"), SSEKMSKeyID: c.String("sse-kms-key-id"), StorageClass: c.String("storage-class")}
+	switch o.objects.SSE {
+	case "", "AES256", "aws:kms":
+	default:
+		return o, fault.Invalidf("--sse %q: want AES256 or aws:kms", o.objects.SSE)
+	}
+	if o.objects.SSEKMSKeyID != "" && o.objects.SSE != "aws:kms" {
+		return o, fault.Invalidf("--sse-kms-key-id needs --sse aws:kms")
+	}
+	if sc := o.objects.StorageClass; sc != "" && !slices.Contains(objstore.StorageClasses(), sc) {
+		return o, fault.Invalidf("--storage-class %q: want one of %s", sc, strings.Join(objstore.StorageClasses(), ", "))
+	}
+	return o, nil
+}
+
+// scans reports whether the export narrows its Scan with expressions.
+func (o exportOptions) scans() bool {
+	return o.filter != "" || o.projection != "" || o.names != nil || o.values != nil
+}
+
+// fingerprint lists the options that differ from the defaults, so an
+// export with none keeps the fingerprint it had before options existed.
+func (o exportOptions) fingerprint() []string {
+	var out []string
+	add := func(name, v string) {
+		if v != "" {
+			out = append(out, name+"="+v)
+		}
+	}
+	if o.format != datafile.DynamoDBJSON {
+		add("format", string(o.format))
+	}
+	if o.compression != datafile.Gzip {
+		add("compression", string(o.compression))
+	}
+	add("filter", o.filter)
+	add("projection", o.projection)
+	add("names", o.namesJSON)
+	add("values", o.valuesJSON)
+	add("sse", o.objects.SSE)
+	add("kms", o.objects.SSEKMSKeyID)
+	add("class", o.objects.StorageClass)
+	return out
 }
 
 func parseExportArgs(c *cli.Context) (exportArgs, error) {
@@ -87,6 +198,10 @@ func parseExportArgs(c *cli.Context) (exportArgs, error) {
 		if _, err := plan.Segments(a.segments, 0); err != nil {
 			return a, err
 		}
+	}
+	var err error
+	if a.opts, err = parseExportOptions(c); err != nil {
+		return a, err
 	}
 	if c.Duration("lease-duration") < time.Second {
 		return a, fault.Invalidf("--lease-duration %s: want at least 1s", c.Duration("lease-duration"))
@@ -140,10 +255,20 @@ func runExport(c *cli.Context) error {
 	exp := &controltable.Export{
 		ExportID: id, Table: args.table, TableARN: aws.ToString(td.TableArn), TableID: aws.ToString(td.TableId),
 		Bucket: args.bucket, Prefix: prefix, SegmentsTotal: segments, StartTime: now, State: controltable.ExportPending,
-		ArgsHash: plan.ArgsHash(args.table, args.bucket, args.prefixTmpl, args.segments,
-			strconv.FormatFloat(args.rcuCap, 'g', -1, 64), strconv.FormatInt(args.partSize, 10), strconv.Itoa(args.pageSize)),
+		ArgsHash: plan.ArgsHash(append([]string{args.table, args.bucket, args.prefixTmpl, args.segments,
+			strconv.FormatFloat(args.rcuCap, 'g', -1, 64), strconv.FormatInt(args.partSize, 10), strconv.Itoa(args.pageSize)},
+			args.opts.fingerprint()...)...),
 		ReadCapacityCap: args.rcuCap, ScanPageSize: args.pageSize, PartSizeBytes: args.partSize,
 		BilledSizeBytes: aws.ToInt64(td.TableSizeBytes), EstimatedItems: aws.ToInt64(td.ItemCount),
+		Format: args.opts.format, Compression: args.opts.compression,
+		FilterExpression: args.opts.filter, ProjectionExpression: args.opts.projection,
+		ExpressionAttributeNames: args.opts.names, ExpressionAttributeValues: args.opts.values,
+		Objects: args.opts.objects,
+	}
+	if args.opts.scans() {
+		if err := checkExpressions(ctx, e.clients.DynamoDB, exp); err != nil {
+			return err
+		}
 	}
 	log := e.log.With(zap.String("exportId", id))
 	err = e.store.CreateExport(ctx, exp)
@@ -192,12 +317,51 @@ func runExport(c *cli.Context) error {
 	return nil
 }
 
+// checkExpressions lets DynamoDB judge the export's expressions before
+// anything is recorded: one Scan of at most one item of segment 0, with
+// exactly the input every worker will use. DynamoDB rejects a bad
+// expression only when it is used, and a worker finding out would fail
+// every segment instead of refusing the command.
+func checkExpressions(ctx context.Context, api *dynamodb.Client, exp *controltable.Export) error {
+	in := exp.ScanInput()
+	in.Limit = aws.Int32(1)
+	in.Segment, in.TotalSegments = aws.Int32(0), aws.Int32(int32(exp.SegmentsTotal))
+	_, err := api.Scan(ctx, in)
+	if err == nil {
+		return nil
+	}
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "ValidationException" {
+		return fleetcli.Failed("check the scan expressions on table %s: %s", exp.Table, err)
+	}
+	return fault.Invalidf("%s: DynamoDB rejected the scan expressions: %s", expressionFlag(ae.ErrorMessage()), ae.ErrorMessage())
+}
+
+// expressionFlag names the flag a DynamoDB validation message is about.
+func expressionFlag(msg string) string {
+	for _, f := range []struct{ word, flag string }{
+		// "An expression attribute value used in expression is not
+		// defined" blames a placeholder, whichever expression used it.
+		{"expression attribute value", "--expression-attribute-values"},
+		{"expression attribute name", "--expression-attribute-names"},
+		{"FilterExpression", "--filter-expression"},
+		{"ProjectionExpression", "--projection-expression"},
+		{"ExpressionAttributeNames", "--expression-attribute-names"},
+		{"ExpressionAttributeValues", "--expression-attribute-values"},
+	} {
+		if strings.Contains(msg, f.word) {
+			return f.flag
+		}
+	}
+	return "--filter-expression/--projection-expression"
+}
+
 // start writes _started, enqueues every segment and marks the export
 // RUNNING. A crash half-way leaves it PENDING, and a re-run with the same
 // --export-id finishes the job: duplicate messages are harmless because
 // the control table decides who works on what.
 func start(ctx context.Context, e *env, work *queue.Queue, exp *controltable.Export, log *zap.Logger) error {
-	if _, err := e.bucket(exp.Bucket).Put(ctx, exp.ExportRoot()+manifest.StartedName, nil, ""); err != nil {
+	if _, err := e.bucket(exp.Bucket).With(exp.Objects).Put(ctx, exp.ExportRoot()+manifest.StartedName, nil, ""); err != nil {
 		return err
 	}
 	tasks := make([]queue.Task, exp.SegmentsTotal)

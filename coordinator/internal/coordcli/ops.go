@@ -231,7 +231,7 @@ func cancelCommand() *cli.Command {
 			}
 			// Workers' commits now fail the export-state check, and each
 			// deletes its own rejected upload; this removes the rest.
-			obj := e.bucket(exp.Bucket)
+			obj := e.bucket(exp.Bucket).With(exp.Objects)
 			objs, err := obj.List(ctx, exp.DataPrefix())
 			if err != nil {
 				return fleetcli.Failed("%s", err)

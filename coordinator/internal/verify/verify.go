@@ -6,8 +6,6 @@
 package verify
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/base64"
@@ -17,10 +15,10 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/klauspost/compress/gzip"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ddbfleet/ddbfleet/shared/controltable"
+	"github.com/ddbfleet/ddbfleet/shared/datafile"
 	"github.com/ddbfleet/ddbfleet/shared/manifest"
 	"github.com/ddbfleet/ddbfleet/shared/objstore"
 )
@@ -101,6 +99,9 @@ func Run(ctx context.Context, e *controltable.Export, parts []controltable.Part,
 	if summary.ManifestFilesS3Key != root+manifest.FilesName || summary.S3Bucket != e.Bucket || summary.OutputFormat == "" {
 		problem("manifest-summary.json does not describe this export (manifestFilesS3Key %q, s3Bucket %q)", summary.ManifestFilesS3Key, summary.S3Bucket)
 	}
+	if want := e.Format.OutputFormat(); summary.OutputFormat != want {
+		problem("manifest-summary.json outputFormat is %q, the export was recorded as %s", summary.OutputFormat, want)
+	}
 
 	// Nothing extra under data/.
 	objs, err := obj.List(ctx, e.DataPrefix())
@@ -118,7 +119,7 @@ func Run(ctx context.Context, e *controltable.Export, parts []controltable.Part,
 	g.SetLimit(max(1, concurrency))
 	for _, f := range files {
 		g.Go(func() error {
-			sum, size, lines, err := readDataFile(gctx, obj, f.DataFileS3Key)
+			sum, size, lines, err := readDataFile(gctx, obj, f.DataFileS3Key, e.Format)
 			if err != nil {
 				problem("%s: %v", f.DataFileS3Key, err)
 				return nil
@@ -175,9 +176,10 @@ func readAll(ctx context.Context, obj *objstore.Store, key string) ([]byte, erro
 	return io.ReadAll(r)
 }
 
-// readDataFile streams one object once: MD5 over the raw bytes and, through
-// gzip, a count of lines that each hold one {"Item":…} object.
-func readDataFile(ctx context.Context, obj *objstore.Store, key string) (sum []byte, size, lines int64, err error) {
+// readDataFile streams one object once: MD5 over the raw bytes and,
+// decompressed as its name says (.gz, .zst, or none), a count of lines that
+// each hold one item in the export's format.
+func readDataFile(ctx context.Context, obj *objstore.Store, key string, format datafile.Format) (sum []byte, size, lines int64, err error) {
 	r, err := obj.Get(ctx, key)
 	if err != nil {
 		return nil, 0, 0, err
@@ -185,16 +187,15 @@ func readDataFile(ctx context.Context, obj *objstore.Store, key string) (sum []b
 	defer r.Close()
 	h := md5.New()
 	counted := &countingReader{r: io.TeeReader(r, h)}
-	gz, err := gzip.NewReader(counted)
+	zr, err := datafile.NewReader(key, counted)
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("not gzip: %w", err)
+		return nil, 0, 0, err
 	}
-	sc := bufio.NewScanner(gz)
-	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
+	defer zr.Close()
+	sc := datafile.NewLineScanner(zr)
 	for sc.Scan() {
-		line := sc.Bytes()
-		if !bytes.HasPrefix(line, []byte(`{"Item":`)) || !json.Valid(line) {
-			return nil, 0, 0, fmt.Errorf("line %d is not a {\"Item\":…} JSON object", lines+1)
+		if err := datafile.CheckLine(format, sc.Bytes()); err != nil {
+			return nil, 0, 0, fmt.Errorf("line %d is %w", lines+1, err)
 		}
 		lines++
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ddbfleet/ddbfleet/coordinator/internal/verify"
 	"github.com/ddbfleet/ddbfleet/shared/controltable"
+	"github.com/ddbfleet/ddbfleet/shared/datafile"
 	"github.com/ddbfleet/ddbfleet/shared/manifest"
 	"github.com/ddbfleet/ddbfleet/shared/objstore"
 )
@@ -49,6 +50,12 @@ func item(pk string) string { return fmt.Sprintf(`{"Item":{"pk":{"S":%q}}}`, pk)
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureAs(t, "", "")
+}
+
+// newFixtureAs lays out the fixture in another format and compression.
+func newFixtureAs(t *testing.T, format datafile.Format, comp datafile.Compression) *fixture {
+	t.Helper()
 	srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
 	t.Cleanup(srv.Close)
 	client := s3.New(s3.Options{
@@ -65,7 +72,26 @@ func newFixture(t *testing.T) *fixture {
 			ExportID: "01HEXPORT", Table: "orders", TableARN: "arn:aws:dynamodb:us-east-1:1:table/orders",
 			Bucket: "exports", Prefix: "backups", SegmentsTotal: 2, State: controltable.ExportCompleted,
 			StartTime: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC),
+			Format:    format, Compression: comp,
 		},
+	}
+	encode := func(lines []string) []byte { return gz(t, lines...) }
+	if comp.OrDefault() != datafile.Gzip {
+		encode = func(lines []string) []byte {
+			var buf bytes.Buffer
+			w, err := datafile.NewWriter(&buf, comp, 5)
+			require.NoError(t, err)
+			for _, l := range lines {
+				_, err := w.Write([]byte(l + "\n"))
+				require.NoError(t, err)
+			}
+			require.NoError(t, w.Close())
+			return buf.Bytes()
+		}
+	}
+	item := item
+	if format == datafile.JSON {
+		item = func(pk string) string { return fmt.Sprintf(`{"pk":%q}`, pk) }
 	}
 	files := map[[2]int][]string{
 		{0, 0}: {item("a"), item("b")},
@@ -74,7 +100,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	for sp, lines := range files {
 		key := f.exp.PartKey(sp[0], sp[1], 1)
-		info, err := f.obj.Put(ctx, key, gz(t, lines...), "")
+		info, err := f.obj.Put(ctx, key, encode(lines), "")
 		require.NoError(t, err)
 		f.parts = append(f.parts, controltable.Part{
 			Segment: sp[0], Part: sp[1], Attempt: 1, Key: key, ItemCount: int64(len(lines)),
@@ -85,7 +111,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	root := f.exp.ExportRoot()
 	filesJSON := manifest.BuildFiles(f.parts)
-	summary, _ := manifest.BuildSummary(f.exp, f.parts, f.exp.StartTime.Add(time.Minute), "")
+	summary, _ := manifest.BuildSummary(f.exp, f.parts, f.exp.StartTime.Add(time.Minute))
 	for key, body := range map[string][]byte{
 		root + manifest.StartedName:         nil,
 		root + manifest.FilesName:           filesJSON,
@@ -203,4 +229,48 @@ func TestMissingStartedMarkerIsDetected(t *testing.T) {
 	f := newFixture(t)
 	require.NoError(t, f.obj.Delete(f.ctx, f.exp.ExportRoot()+manifest.StartedName))
 	requireProblem(t, f.run(t), manifest.StartedName)
+}
+
+func TestEveryFormatAndCompressionVerifies(t *testing.T) {
+	for _, c := range []struct {
+		format datafile.Format
+		comp   datafile.Compression
+	}{{datafile.JSON, datafile.Zstd}, {datafile.JSON, datafile.None}, {datafile.DynamoDBJSON, datafile.None}, {datafile.DynamoDBJSON, datafile.Zstd}} {
+		f := newFixtureAs(t, c.format, c.comp)
+		rep := f.run(t)
+		require.True(t, rep.OK, "%s %s: %q", c.format, c.comp, rep.Problems)
+		require.EqualValues(t, 5, rep.Items)
+		require.True(t, strings.HasSuffix(f.parts[0].Key, datafile.Suffix(c.format, c.comp)), f.parts[0].Key)
+	}
+}
+
+func TestLinesOfTheWrongFormatAreNamed(t *testing.T) {
+	f := newFixtureAs(t, datafile.JSON, datafile.None)
+	// The control table says JSON, but a file holds DynamoDB JSON lines:
+	// still objects, so verify accepts them as JSON lines...
+	rep := f.run(t)
+	require.True(t, rep.OK, "%q", rep.Problems)
+	// ...whereas a DynamoDB JSON export whose file holds plain objects is
+	// refused line by line.
+	f = newFixtureAs(t, datafile.DynamoDBJSON, datafile.None)
+	key := f.exp.PartKey(0, 0, 1)
+	body := []byte("{\"pk\":\"a\"}\n{\"pk\":\"b\"}\n")
+	info, err := f.obj.Put(f.ctx, key, body, "")
+	require.NoError(t, err)
+	for i := range f.parts {
+		if f.parts[i].Key == key {
+			f.parts[i].MD5 = info.MD5Base64()
+		}
+	}
+	rep = f.run(t)
+	require.False(t, rep.OK)
+	require.Contains(t, strings.Join(rep.Problems, "\n"), `line 1 is not a {"Item":…} JSON object`)
+}
+
+func TestSummaryOutputFormatMustMatchTheExport(t *testing.T) {
+	f := newFixtureAs(t, datafile.JSON, datafile.Gzip)
+	f.exp.Format = datafile.DynamoDBJSON // recorded one way, summary says another
+	rep := f.run(t)
+	require.False(t, rep.OK)
+	require.Contains(t, rep.Problems, `manifest-summary.json outputFormat is "JSON", the export was recorded as DYNAMODB_JSON`)
 }

@@ -1,6 +1,7 @@
 // Package segexport owns exporting one claimed scan segment: it scans the
-// segment page by page from its checkpoint, encodes each item as a DynamoDB
-// JSON line, streams the lines through gzip into part files in S3, and after
+// segment page by page from its checkpoint (with the export's filter and
+// projection), encodes each item as a line in the export's format, streams
+// the lines through its compression into part files in S3, and after
 // each part is durable commits the part together with the cursor that
 // follows it. A new attempt resumes from that cursor, never from the start.
 package segexport
@@ -9,16 +10,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/klauspost/compress/gzip"
 	"go.uber.org/zap"
 
 	"github.com/ddbfleet/ddbfleet/shared/controltable"
-	"github.com/ddbfleet/ddbfleet/shared/ddbjson"
+	"github.com/ddbfleet/ddbfleet/shared/datafile"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
 	"github.com/ddbfleet/ddbfleet/shared/objstore"
 )
@@ -57,7 +57,8 @@ type Exporter struct {
 	// one. DynamoDB Local re-walks a segment for each unlimited 1 MB page,
 	// so a limit is what keeps local scans linear; on AWS it costs nothing.
 	DefaultPageSize int
-	// CompressionLevel is the gzip level (1 fastest … 9 smallest).
+	// CompressionLevel is the gzip level (1 fastest … 9 smallest); zstd
+	// maps it to its nearest speed.
 	CompressionLevel int
 	// Retry bounds how long a failing Scan is retried before the attempt
 	// fails (and the message is retried later from the checkpoint).
@@ -87,11 +88,11 @@ type Result struct {
 	ResumedFrom  int   // part number the attempt started at (0: from the start)
 }
 
-// part is one open part file: gzip over a streaming upload.
+// part is one open part file: a compressor over a streaming upload.
 type part struct {
 	number int
 	obj    *objstore.ObjectWriter
-	gz     *gzip.Writer
+	zw     io.WriteCloser
 	items  int64
 }
 
@@ -109,7 +110,7 @@ func (x *Exporter) Run(ctx context.Context, job Job) (Result, error) {
 	}
 	partSize := exp.PartSizeBytes
 	cp := controltable.Checkpoint{Cursor: seg.Cursor, NextPart: seg.NextPart, ItemCount: seg.ItemCount, Bytes: seg.Bytes, Pages: seg.Pages}
-	store := x.Objects(exp.Bucket)
+	store := x.Objects(exp.Bucket).With(exp.Objects)
 	where := fmt.Sprintf("scan segment %d/%d of table %s", seg.Segment, exp.SegmentsTotal, exp.Table)
 
 	var cur *part
@@ -121,7 +122,7 @@ func (x *Exporter) Run(ctx context.Context, job Job) (Result, error) {
 	closePart := func() (controltable.Part, error) {
 		p := cur
 		cur = nil
-		if err := p.gz.Close(); err != nil {
+		if err := p.zw.Close(); err != nil {
 			p.obj.Abort()
 			return controltable.Part{}, err
 		}
@@ -137,6 +138,7 @@ func (x *Exporter) Run(ctx context.Context, job Job) (Result, error) {
 
 	var line []byte
 	cursor := seg.Cursor
+	format := exp.Format.OrDefault()
 	for {
 		if err := job.Pacer.Wait(ctx); err != nil {
 			return res, err
@@ -144,14 +146,12 @@ func (x *Exporter) Run(ctx context.Context, job Job) (Result, error) {
 		var out *dynamodb.ScanOutput
 		err := fault.Retry(ctx, x.Retry, func(ctx context.Context) error {
 			var err error
-			out, err = x.Scan.Scan(ctx, &dynamodb.ScanInput{
-				TableName:              &exp.Table,
-				Segment:                aws.Int32(int32(seg.Segment)),
-				TotalSegments:          aws.Int32(int32(exp.SegmentsTotal)),
-				ExclusiveStartKey:      cursor,
-				Limit:                  aws.Int32(int32(pageSize)),
-				ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
-			}, oneAttempt)
+			in := exp.ScanInput()
+			in.Segment = aws.Int32(int32(seg.Segment))
+			in.TotalSegments = aws.Int32(int32(exp.SegmentsTotal))
+			in.ExclusiveStartKey = cursor
+			in.Limit = aws.Int32(int32(pageSize))
+			out, err = x.Scan.Scan(ctx, in, oneAttempt)
 			if fault.IsThrottle(err) {
 				job.Pacer.Throttled()
 			}
@@ -167,14 +167,18 @@ func (x *Exporter) Run(ctx context.Context, job Job) (Result, error) {
 		cp.Pages++
 		if len(out.Items) > 0 && cur == nil {
 			obj := store.Create(ctx, exp.PartKey(seg.Segment, cp.NextPart, lease.Attempt))
-			gz, _ := gzip.NewWriterLevel(obj, x.CompressionLevel)
-			cur = &part{number: cp.NextPart, obj: obj, gz: gz}
+			zw, err := datafile.NewWriter(obj, exp.Compression, x.CompressionLevel)
+			if err != nil {
+				obj.Abort()
+				return res, fault.Permanent(fmt.Errorf("%s: start part %d: %w", where, cp.NextPart, err))
+			}
+			cur = &part{number: cp.NextPart, obj: obj, zw: zw}
 		}
 		for _, item := range out.Items {
-			if line, err = ddbjson.AppendItemLine(line[:0], item); err != nil {
+			if line, err = datafile.AppendLine(format, line[:0], item); err != nil {
 				return res, fault.Permanent(fmt.Errorf("%s: encode item: %w", where, err))
 			}
-			if _, err := cur.gz.Write(line); err != nil {
+			if _, err := cur.zw.Write(line); err != nil {
 				return res, fmt.Errorf("%s: write part %d: %w", where, cur.number, err)
 			}
 			cur.items++
