@@ -325,11 +325,29 @@ func canonical(t testing.TB, v any) string {
 	return string(b)
 }
 
+// keyOf is an item's primary key as "pk|sk", read from DynamoDB JSON
+// ({"pk":{"S":"a"}}) or from a plain JSON object ({"pk":"a"}) alike, so
+// both forms of one item have the same key.
 func keyOf(t testing.TB, canon string) string {
-	var m map[string]map[string]any
+	var m map[string]any
 	require.NoError(t, json.Unmarshal([]byte(canon), &m))
-	return fmt.Sprint(m["pk"], "|", m["sk"])
+	part := func(v any) any {
+		if typed, ok := v.(map[string]any); ok && len(typed) == 1 {
+			for _, inner := range typed {
+				return inner
+			}
+		}
+		return v
+	}
+	return fmt.Sprint(part(m["pk"]), "|", part(m["sk"]))
 }
+
+// KeyOf is keyOf for tests that build expected items themselves.
+func KeyOf(t testing.TB, canon string) string { return keyOf(t, canon) }
+
+// Canonical re-marshals JSON text with sorted keys, the form Export.Items
+// holds.
+func Canonical(t testing.TB, text []byte) string { return canonical(t, text) }
 
 // Export is what an export left in S3, read independently.
 type Export struct {
@@ -341,10 +359,44 @@ type Export struct {
 	DataKeys []string // every object under data/
 }
 
+// Layout is what an export's data files should look like, in the words of
+// the contract (the harness does not use the product's names for them).
+type Layout struct {
+	Format      string // "dynamodb-json" (default) or "json"
+	Compression string // "gzip" (default), "zstd" or "none"
+}
+
+func (l Layout) outputFormat() string {
+	if l.Format == "json" {
+		return "JSON"
+	}
+	return "DYNAMODB_JSON"
+}
+
+func (l Layout) suffix() string {
+	switch l.Compression {
+	case "zstd":
+		return ".json.zst"
+	case "none":
+		return ".json"
+	}
+	return ".json.gz"
+}
+
 // ReadExport reads an export's manifests and every data file from S3,
 // checking as it goes: checksum files, each file's MD5 and item count, no
-// duplicate item, nothing under data/ the manifest does not name.
+// duplicate item, nothing under data/ the manifest does not name. The
+// files must be gzip'd DynamoDB JSON, the default.
 func (f *Fleet) ReadExport(root string) *Export {
+	f.t.Helper()
+	return f.ReadExportAs(root, Layout{})
+}
+
+// ReadExportAs is ReadExport for an export of another format or
+// compression: names, outputFormat and lines must all match layout.
+// Items holds DynamoDB JSON items for dynamodb-json and plain objects for
+// json, each canonical.
+func (f *Fleet) ReadExportAs(root string, layout Layout) *Export {
 	f.t.Helper()
 	t := f.t
 	ctx := context.Background()
@@ -370,7 +422,7 @@ func (f *Fleet) ReadExport(root string) *Export {
 		require.Contains(t, e.Summary, k, "manifest-summary.json field")
 	}
 	require.Equal(t, "2020-06-30", e.Summary["version"])
-	require.Equal(t, "DYNAMODB_JSON", e.Summary["outputFormat"])
+	require.Equal(t, layout.outputFormat(), e.Summary["outputFormat"])
 	require.Equal(t, root+"manifest-files.json", e.Summary["manifestFilesS3Key"])
 	require.Equal(t, f.Bucket, e.Summary["s3Bucket"])
 
@@ -385,14 +437,14 @@ func (f *Fleet) ReadExport(root string) *Export {
 		e.Files = append(e.Files, mf)
 		key := mf["dataFileS3Key"].(string)
 		require.True(t, strings.HasPrefix(key, root+"data/"), key)
-		require.True(t, strings.HasSuffix(key, ".json.gz"), key)
+		require.True(t, strings.HasSuffix(key, layout.suffix()), key)
 		require.False(t, listed[key], "listed twice: %s", key)
 		listed[key] = true
 		body := get(key)
 		sumMD5 := md5.Sum(body)
 		require.Equal(t, base64.StdEncoding.EncodeToString(sumMD5[:]), mf["md5Checksum"], "md5Checksum of %s", key)
 		require.NotEmpty(t, mf["etag"], key)
-		n := f.readDataFile(key, body, e)
+		n := f.readDataFile(key, body, e, layout)
 		require.EqualValues(t, mf["itemCount"], n, "itemCount of %s", key)
 		sum += n
 	}
@@ -412,23 +464,32 @@ func (f *Fleet) ReadExport(root string) *Export {
 	return e
 }
 
-func (f *Fleet) readDataFile(key string, body []byte, e *Export) int {
+func (f *Fleet) readDataFile(key string, body []byte, e *Export, layout Layout) int {
 	t := f.t
-	zr, err := gzipReader(body)
+	raw, err := decompress(layout.Compression, body)
 	require.NoError(t, err, key)
-	raw, err := io.ReadAll(zr)
-	require.NoError(t, err, key)
+	require.True(t, len(raw) == 0 || raw[len(raw)-1] == '\n', "%s ends with a newline", key)
 	n := 0
 	for _, line := range bytes.Split(raw, []byte("\n")) {
 		if len(line) == 0 {
 			continue
 		}
-		var wrapper map[string]json.RawMessage
-		require.NoError(t, json.Unmarshal(line, &wrapper), "line %d of %s", n+1, key)
-		require.Len(t, wrapper, 1, "a data line holds only Item")
-		item, ok := wrapper["Item"]
-		require.True(t, ok, "line has Item")
-		canon := canonical(t, []byte(item))
+		var item []byte
+		if layout.Format == "json" {
+			var obj map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal(line, &obj), "line %d of %s is a JSON object", n+1, key)
+			_, wrapped := obj["Item"]
+			require.False(t, wrapped && len(obj) == 1, "json lines are not wrapped in Item")
+			item = line
+		} else {
+			var wrapper map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal(line, &wrapper), "line %d of %s", n+1, key)
+			require.Len(t, wrapper, 1, "a data line holds only Item")
+			var ok bool
+			item, ok = wrapper["Item"]
+			require.True(t, ok, "line has Item")
+		}
+		canon := canonical(t, item)
 		k := keyOf(t, canon)
 		_, dup := e.Items[k]
 		require.False(t, dup, "item %s exported twice", k)
