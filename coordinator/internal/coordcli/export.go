@@ -48,6 +48,7 @@ func exportCommand() *cli.Command {
 			exportIDFlag,
 			&cli.StringFlag{Name: "segments", Value: "auto", Usage: fmt.Sprintf("parallel scan segments: auto (one per GiB, at least %d) or 1 to %d", plan.MinAutoSegments, plan.MaxSegments)},
 			&cli.Float64Flag{Name: "read-capacity-cap", Usage: "fleet-wide read capacity units per second for this export (0: no cap)"},
+			&cli.Float64Flag{Name: "read-capacity-fraction", Usage: "cap reads at this fraction (0–1] of a provisioned table's read capacity; with --read-capacity-cap too, the lower wins"},
 			&cli.IntFlag{Name: "part-size-mib", Value: DefaultPartSizeMiB, Usage: "target compressed size of each data file"},
 			&cli.Int64Flag{Name: "part-size-bytes", Hidden: true, Usage: "target data file size in bytes (tests); overrides --part-size-mib"},
 			&cli.IntFlag{Name: "scan-page-size", Usage: "Scan Limit per page (0: the workers' --scan-page-size)"},
@@ -70,7 +71,7 @@ func exportCommand() *cli.Command {
 
 type exportArgs struct {
 	table, bucket, prefixTmpl, exportID, segments string
-	rcuCap                                        float64
+	rcuCap, rcuFraction                           float64
 	partSize                                      int64
 	pageSize                                      int
 	opts                                          exportOptions
@@ -174,7 +175,8 @@ func parseExportArgs(c *cli.Context) (exportArgs, error) {
 	a := exportArgs{
 		table: c.String("table"), bucket: c.String("bucket"), prefixTmpl: c.String("prefix"),
 		exportID: c.String("export-id"), segments: c.String("segments"),
-		rcuCap: c.Float64("read-capacity-cap"), pageSize: c.Int("scan-page-size"),
+		rcuCap: c.Float64("read-capacity-cap"), rcuFraction: c.Float64("read-capacity-fraction"),
+		pageSize: c.Int("scan-page-size"),
 		partSize: int64(c.Int("part-size-mib")) << 20,
 	}
 	if c.IsSet("part-size-bytes") {
@@ -189,6 +191,8 @@ func parseExportArgs(c *cli.Context) (exportArgs, error) {
 		return a, fault.Invalidf("--bucket is required")
 	case a.rcuCap < 0:
 		return a, fault.Invalidf("--read-capacity-cap %v: must not be negative", a.rcuCap)
+	case c.IsSet("read-capacity-fraction") && (a.rcuFraction <= 0 || a.rcuFraction > 1):
+		return a, fault.Invalidf("--read-capacity-fraction %v: want more than 0 and at most 1", a.rcuFraction)
 	case a.partSize < 1 || a.partSize > 5<<40:
 		return a, fault.Invalidf("--part-size-mib %d: want 1 to 5242880", c.Int("part-size-mib"))
 	case a.pageSize < 0:
@@ -242,6 +246,10 @@ func runExport(c *cli.Context) error {
 		return fleetcli.Failed("%s", err)
 	}
 	td := desc.Table
+	rcuCap, err := readCap(args, td)
+	if err != nil {
+		return err
+	}
 	segments, err := plan.Segments(args.segments, aws.ToInt64(td.TableSizeBytes))
 	if err != nil {
 		return err
@@ -257,8 +265,8 @@ func runExport(c *cli.Context) error {
 		Bucket: args.bucket, Prefix: prefix, SegmentsTotal: segments, StartTime: now, State: controltable.ExportPending,
 		ArgsHash: plan.ArgsHash(append([]string{args.table, args.bucket, args.prefixTmpl, args.segments,
 			strconv.FormatFloat(args.rcuCap, 'g', -1, 64), strconv.FormatInt(args.partSize, 10), strconv.Itoa(args.pageSize)},
-			args.opts.fingerprint()...)...),
-		ReadCapacityCap: args.rcuCap, ScanPageSize: args.pageSize, PartSizeBytes: args.partSize,
+			append(args.opts.fingerprint(), args.fractionFingerprint()...)...)...),
+		ReadCapacityCap: rcuCap, ScanPageSize: args.pageSize, PartSizeBytes: args.partSize,
 		BilledSizeBytes: aws.ToInt64(td.TableSizeBytes), EstimatedItems: aws.ToInt64(td.ItemCount),
 		Format: args.opts.format, Compression: args.opts.compression,
 		FilterExpression: args.opts.filter, ProjectionExpression: args.opts.projection,
@@ -434,4 +442,35 @@ func snapshot(exp *controltable.Export, segs []*controltable.Segment) progress.S
 		s.Bytes += seg.Bytes
 	}
 	return s
+}
+
+// readCap turns --read-capacity-cap and --read-capacity-fraction into the
+// export's fleet-wide cap. A fraction needs a provisioned table: an
+// on-demand table has no read capacity to take a fraction of.
+func readCap(a exportArgs, td *types.TableDescription) (float64, error) {
+	if a.rcuFraction == 0 {
+		return a.rcuCap, nil
+	}
+	var provisioned int64
+	if td.ProvisionedThroughput != nil {
+		provisioned = aws.ToInt64(td.ProvisionedThroughput.ReadCapacityUnits)
+	}
+	onDemand := td.BillingModeSummary != nil && td.BillingModeSummary.BillingMode == types.BillingModePayPerRequest
+	if onDemand || provisioned <= 0 {
+		return 0, fault.Invalidf("--read-capacity-fraction: table %q is on-demand and has no provisioned read capacity; use --read-capacity-cap", a.table)
+	}
+	capacity := a.rcuFraction * float64(provisioned)
+	if a.rcuCap > 0 {
+		capacity = min(capacity, a.rcuCap)
+	}
+	return capacity, nil
+}
+
+// fractionFingerprint keeps the fingerprint of exports without a fraction
+// unchanged.
+func (a exportArgs) fractionFingerprint() []string {
+	if a.rcuFraction == 0 {
+		return nil
+	}
+	return []string{"fraction=" + strconv.FormatFloat(a.rcuFraction, 'g', -1, 64)}
 }

@@ -26,6 +26,7 @@ type status struct {
 	SegmentsRunning    int             `json:"segmentsRunning"`
 	ItemCount          int64           `json:"itemCount"`
 	Bytes              int64           `json:"bytes"`
+	ReadCapacityCap    float64         `json:"readCapacityCap"`
 	ManifestSummaryKey string          `json:"manifestSummaryKey"`
 	S3Bucket           string          `json:"s3Bucket"`
 	S3Prefix           string          `json:"s3Prefix"`
@@ -46,6 +47,7 @@ func newStatus(e *controltable.Export, segs []*controltable.Segment) status {
 	s := status{
 		ExportID: e.ExportID, Table: e.Table, State: string(e.State), SegmentsTotal: e.SegmentsTotal,
 		SegmentsDone: e.SegmentsDone, SegmentsFailed: e.SegmentsFailed, ItemCount: e.ItemCount, Bytes: e.Bytes,
+		ReadCapacityCap:    e.ReadCapacityCap,
 		ManifestSummaryKey: e.ManifestSummaryKey, S3Bucket: e.Bucket, S3Prefix: e.Prefix,
 		ExportRoot: fmt.Sprintf("s3://%s/%s", e.Bucket, e.ExportRoot()),
 		StartTime:  manifest.FormatTime(e.StartTime), LastError: e.LastError,
