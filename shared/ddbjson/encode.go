@@ -29,6 +29,12 @@ func AppendItemLine(dst []byte, item map[string]types.AttributeValue) ([]byte, e
 
 // AppendMap appends a DynamoDB JSON object (attribute name → typed value).
 func AppendMap(dst []byte, m map[string]types.AttributeValue) ([]byte, error) {
+	return appendObject(dst, m, AppendValue)
+}
+
+// appendObject writes m as a JSON object with sorted keys, each value
+// written by value: the shape both output formats share.
+func appendObject(dst []byte, m map[string]types.AttributeValue, value func([]byte, types.AttributeValue) ([]byte, error)) ([]byte, error) {
 	var keysBuf [32]string
 	keys := keysBuf[:0]
 	for k := range m {
@@ -43,7 +49,7 @@ func AppendMap(dst []byte, m map[string]types.AttributeValue) ([]byte, error) {
 		dst = appendString(dst, k)
 		dst = append(dst, ':')
 		var err error
-		if dst, err = AppendValue(dst, m[k]); err != nil {
+		if dst, err = value(dst, m[k]); err != nil {
 			return dst, fmt.Errorf("attribute %q: %w", k, err)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"slices"
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -25,25 +24,7 @@ func AppendPlainItemLine(dst []byte, item map[string]types.AttributeValue) ([]by
 
 // AppendPlainMap appends a map as a plain JSON object.
 func AppendPlainMap(dst []byte, m map[string]types.AttributeValue) ([]byte, error) {
-	var keysBuf [32]string
-	keys := keysBuf[:0]
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	dst = append(dst, '{')
-	for i, k := range keys {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendString(dst, k)
-		dst = append(dst, ':')
-		var err error
-		if dst, err = AppendPlainValue(dst, m[k]); err != nil {
-			return dst, fmt.Errorf("attribute %q: %w", k, err)
-		}
-	}
-	return append(dst, '}'), nil
+	return appendObject(dst, m, AppendPlainValue)
 }
 
 // AppendPlainValue appends one value with its DynamoDB type unwrapped.
