@@ -158,36 +158,46 @@ func (s *Store) GetSegment(ctx context.Context, exportID string, segment int) (*
 	return decodeSegment(exportID, out.Item)
 }
 
-func (s *Store) query(ctx context.Context, exportID, skPrefix string, each func(map[string]types.AttributeValue) error) error {
-	var start map[string]types.AttributeValue
+// queryPages runs a Query page by page under the retry budget.
+func (s *Store) queryPages(ctx context.Context, op string, in *dynamodb.QueryInput, each func(*dynamodb.QueryOutput) error) error {
+	in.TableName = &s.table
 	for {
 		var out *dynamodb.QueryOutput
 		err := s.retry(ctx, func(ctx context.Context) error {
 			var err error
-			out, err = s.api.Query(ctx, &dynamodb.QueryInput{
-				TableName:              &s.table,
-				KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :p)"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":pk": str(pk(exportID)), ":p": str(skPrefix),
-				},
-				ConsistentRead:    aws.Bool(true),
-				ExclusiveStartKey: start,
-			})
-			return classify("query control table for export "+exportID, err)
+			out, err = s.api.Query(ctx, in)
+			return classify(op, err)
 		})
 		if err != nil {
 			return err
 		}
+		if err := each(out); err != nil {
+			return err
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+// query reads, strongly consistently, every row of the export whose sort
+// key starts with skPrefix.
+func (s *Store) query(ctx context.Context, exportID, skPrefix string, each func(map[string]types.AttributeValue) error) error {
+	return s.queryPages(ctx, "query control table for export "+exportID, &dynamodb.QueryInput{
+		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :p)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(pk(exportID)), ":p": str(skPrefix),
+		},
+		ConsistentRead: aws.Bool(true),
+	}, func(out *dynamodb.QueryOutput) error {
 		for _, item := range out.Items {
 			if err := each(item); err != nil {
 				return err
 			}
 		}
-		if len(out.LastEvaluatedKey) == 0 {
-			return nil
-		}
-		start = out.LastEvaluatedKey
-	}
+		return nil
+	})
 }
 
 // ListSegments returns every segment row in segment order.
@@ -207,33 +217,19 @@ func (s *Store) ListSegments(ctx context.Context, exportID string) ([]*Segment, 
 // read-capacity cap is split among them.
 func (s *Store) CountLeased(ctx context.Context, exportID string) (int, error) {
 	n := 0
-	var start map[string]types.AttributeValue
-	for {
-		var out *dynamodb.QueryOutput
-		err := s.retry(ctx, func(ctx context.Context) error {
-			var err error
-			out, err = s.api.Query(ctx, &dynamodb.QueryInput{
-				TableName:                &s.table,
-				KeyConditionExpression:   aws.String("pk = :pk AND begins_with(sk, :p)"),
-				FilterExpression:         aws.String("#st = :run AND leaseExpiry > :now"),
-				ExpressionAttributeNames: map[string]string{"#st": "state"},
-				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":pk": str(pk(exportID)), ":p": str("SEG#"), ":run": str(string(SegmentRunning)), ":now": num(ms(s.now())),
-				},
-				Select:            types.SelectCount,
-				ExclusiveStartKey: start,
-			})
-			return classify("count leased segments of export "+exportID, err)
-		})
-		if err != nil {
-			return 0, err
-		}
+	err := s.queryPages(ctx, "count leased segments of export "+exportID, &dynamodb.QueryInput{
+		KeyConditionExpression:   aws.String("pk = :pk AND begins_with(sk, :p)"),
+		FilterExpression:         aws.String("#st = :run AND leaseExpiry > :now"),
+		ExpressionAttributeNames: map[string]string{"#st": "state"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(pk(exportID)), ":p": str("SEG#"), ":run": str(string(SegmentRunning)), ":now": num(ms(s.now())),
+		},
+		Select: types.SelectCount,
+	}, func(out *dynamodb.QueryOutput) error {
 		n += int(out.Count)
-		if len(out.LastEvaluatedKey) == 0 {
-			return n, nil
-		}
-		start = out.LastEvaluatedKey
-	}
+		return nil
+	})
+	return n, err
 }
 
 // ListParts returns every committed part in (segment, part) order.
@@ -315,32 +311,18 @@ func (s *Store) setActive(ctx context.Context, exportID string, active bool) err
 // CANCELLED (a row may linger briefly after; callers re-read the export).
 func (s *Store) ListActive(ctx context.Context) ([]string, error) {
 	var ids []string
-	var start map[string]types.AttributeValue
-	for {
-		var out *dynamodb.QueryOutput
-		err := s.retry(ctx, func(ctx context.Context) error {
-			var err error
-			out, err = s.api.Query(ctx, &dynamodb.QueryInput{
-				TableName:                 &s.table,
-				KeyConditionExpression:    aws.String("pk = :pk"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(activePK)},
-				ExclusiveStartKey:         start,
-			})
-			return classify("list active exports", err)
-		})
-		if err != nil {
-			return nil, err
-		}
+	err := s.queryPages(ctx, "list active exports", &dynamodb.QueryInput{
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(activePK)},
+	}, func(out *dynamodb.QueryOutput) error {
 		for _, item := range out.Items {
 			if v, ok := item["sk"].(*types.AttributeValueMemberS); ok {
 				ids = append(ids, v.Value)
 			}
 		}
-		if len(out.LastEvaluatedKey) == 0 {
-			return ids, nil
-		}
-		start = out.LastEvaluatedKey
-	}
+		return nil
+	})
+	return ids, err
 }
 
 // Forget removes a finished export from the active index (the rescuer
