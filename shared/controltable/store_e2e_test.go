@@ -13,8 +13,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,32 +23,10 @@ import (
 	"github.com/ddbfleet/ddbfleet/shared/awsclient"
 	"github.com/ddbfleet/ddbfleet/shared/controltable"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
+	"github.com/ddbfleet/ddbfleet/shared/fleettest"
 )
 
 // clock is the store's injected time: leases expire when the test says so,
-// not after a real wait. Every "worker" shares it, as they share real time.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-var seq atomic.Int64
-
-func unique(prefix string) string {
-	return fmt.Sprintf("%s%d-%d", prefix, time.Now().UnixNano()%1_000_000_000, seq.Add(1))
-}
 
 // env is one test's control table on the shared DynamoDB Local.
 type env struct {
@@ -58,7 +34,7 @@ type env struct {
 	ctx   context.Context
 	ddb   *dynamodb.Client
 	table string
-	clock *clock
+	clock *fleettest.Clock
 	store *controltable.Store
 }
 
@@ -70,9 +46,9 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(cancel)
 	c, err := awsclient.Load(ctx, awsclient.Options{})
 	require.NoError(t, err)
-	table := unique("ct-")
+	table := fleettest.Unique("ct-")
 	require.NoError(t, controltable.EnsureTable(ctx, c.DynamoDB, table))
-	clk := &clock{now: time.Now().Truncate(time.Millisecond)}
+	clk := fleettest.NewClock(time.Now().Truncate(time.Millisecond))
 	// A condition failure is never retried, so a short budget only affects
 	// genuine server hiccups.
 	store := controltable.New(c.DynamoDB, table, clk.Now).WithRetryPolicy(fault.DefaultPolicy.Instant())
@@ -82,7 +58,7 @@ func newEnv(t *testing.T) *env {
 // export records a new export with n segments and returns its id.
 func (e *env) export(n int, running bool) string {
 	e.t.Helper()
-	id := unique("exp-")
+	id := fleettest.Unique("exp-")
 	require.NoError(e.t, e.store.CreateExport(e.ctx, &controltable.Export{
 		ExportID: id, Table: "orders", Bucket: "b", Prefix: "p", SegmentsTotal: n, StartTime: e.clock.Now(),
 	}))

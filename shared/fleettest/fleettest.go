@@ -100,7 +100,7 @@ type Fleet struct {
 func NewFleet(t testing.TB, initArgs ...string) *Fleet {
 	t.Helper()
 	s := RequireStack(t)
-	name := fmt.Sprintf("ft%d%d", time.Now().UnixNano()%1_000_000_000, seq.Add(1))
+	name := Unique("ft")
 	f := &Fleet{
 		Stack: s, t: t, Name: name,
 		ControlTable: name + "-control", Queue: name + "-q", Bucket: name + "-bucket",

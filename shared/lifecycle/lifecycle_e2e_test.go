@@ -16,8 +16,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,35 +26,12 @@ import (
 	"github.com/ddbfleet/ddbfleet/shared/awsclient"
 	"github.com/ddbfleet/ddbfleet/shared/controltable"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
+	"github.com/ddbfleet/ddbfleet/shared/fleettest"
 	"github.com/ddbfleet/ddbfleet/shared/lifecycle"
 	"github.com/ddbfleet/ddbfleet/shared/manifest"
 	"github.com/ddbfleet/ddbfleet/shared/objstore"
 	"github.com/ddbfleet/ddbfleet/shared/queue"
 )
-
-// clock drives leases and finalize claims; SQS keeps real time.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-var seq atomic.Int64
-
-func unique(prefix string) string {
-	return fmt.Sprintf("%s%d-%d", prefix, time.Now().UnixNano()%1_000_000_000, seq.Add(1))
-}
 
 const lease = 30 * time.Second
 
@@ -64,7 +39,7 @@ const lease = 30 * time.Second
 type env struct {
 	t      *testing.T
 	ctx    context.Context
-	clock  *clock
+	clock  *fleettest.Clock
 	store  *controltable.Store
 	s3     *s3.Client
 	bucket string
@@ -83,7 +58,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(cancel)
 	c, err := awsclient.Load(ctx, awsclient.Options{S3ForcePathStyle: true})
 	require.NoError(t, err)
-	name := unique("lc")
+	name := fleettest.Unique("lc")
 	require.NoError(t, controltable.EnsureTable(ctx, c.DynamoDB, name+"-control"))
 	bucket := name + "-bucket"
 	_, err = c.S3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket})
@@ -94,7 +69,7 @@ func newEnv(t *testing.T) *env {
 	dlq, err := queue.Open(ctx, c.SQS, queue.DLQName(name+"-q"))
 	require.NoError(t, err)
 
-	clk := &clock{now: time.Now().Truncate(time.Millisecond)}
+	clk := fleettest.NewClock(time.Now().Truncate(time.Millisecond))
 	store := controltable.New(c.DynamoDB, name+"-control", clk.Now).WithRetryPolicy(fault.DefaultPolicy.Instant())
 	e := &env{
 		t: t, ctx: ctx, clock: clk, store: store, s3: c.S3, bucket: bucket,
@@ -114,7 +89,7 @@ func newEnv(t *testing.T) *env {
 func (e *env) export(n int) *controltable.Export {
 	e.t.Helper()
 	x := &controltable.Export{
-		ExportID: unique("exp-"), Table: "orders", TableARN: "arn:aws:dynamodb:us-east-1:000000000000:table/orders",
+		ExportID: fleettest.Unique("exp-"), Table: "orders", TableARN: "arn:aws:dynamodb:us-east-1:000000000000:table/orders",
 		Bucket: e.bucket, Prefix: "backups", SegmentsTotal: n, StartTime: e.clock.Now(),
 	}
 	require.NoError(e.t, e.store.CreateExport(e.ctx, x))
@@ -151,7 +126,7 @@ func (e *env) upload(x *controltable.Export, l controltable.Lease, part, items i
 // counts disagree), and -1 keeps it honest.
 func (e *env) finishSegment(x *controltable.Export, seg, items int, reported int64) controltable.Part {
 	e.t.Helper()
-	_, l, err := e.store.ClaimSegment(e.ctx, x.ExportID, seg, fmt.Sprintf("w%d/%s", seg, unique("")), lease)
+	_, l, err := e.store.ClaimSegment(e.ctx, x.ExportID, seg, fmt.Sprintf("w%d/%s", seg, fleettest.Unique("")), lease)
 	require.NoError(e.t, err)
 	p := e.upload(x, l, 0, items)
 	if reported < 0 {
