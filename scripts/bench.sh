@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # bench.sh — `make bench`: start a private local stack, fill a table, and
 # measure a ddbfleet export against the raw-scan and scan+encode floors in
-# one run (scripts/bench/main.go does the measuring and prints the table).
+# one run (scripts/bench/main.go does the measuring and prints the table,
+# then the export's tail from the workers' logs: time after the last
+# segment claim, the fleet's idle fraction, per-segment durations).
 #
 # Knobs (environment):
-#   BENCH_ITEMS               items of ~1 KB (default 200000; 1000000 for
-#                             the memory check in docs/performance.md)
+#   BENCH_SHAPE               item shape: bench (~1 KB order records, the
+#                             default), demo (make demo's sampledata.Item,
+#                             200 bytes of padding) or skew (bench, with 1
+#                             in 4 items under one partition key: one
+#                             oversized segment, for the tail)
+#   BENCH_ITEMS               items (default 200000, 100000 for demo;
+#                             1000000 for the memory check in
+#                             docs/performance.md)
 #   BENCH_SEGMENTS            scan segments for every run (default 8)
 #   BENCH_WORKERS             worker processes (default 2)
 #   BENCH_WORKER_CONCURRENCY  segments per worker (default 4, the worker's)

@@ -10,13 +10,18 @@
 //
 // All three use the same segment count and Scan page size, so the ratios
 // say what the fleet's own machinery (queue, leases, uploads, checkpoints)
-// costs on top of reading and encoding. Any error exits non-zero.
+// costs on top of reading and encoding. Under the table it prints the
+// export's tail, read from the workers' JSON logs: how long the fleet ran
+// after the last segment was claimed, how much of the fleet's slot time
+// went unused, and how long each segment took. Any error exits non-zero.
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/md5"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,6 +31,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -47,8 +53,34 @@ import (
 
 type config struct {
 	items, segments, workers, pageSize, concurrency, fillParallel, level, rounds int
-	bin, out, table, bucket                                                      string
+	bin, out, table, bucket, shape                                               string
 	idle                                                                         time.Duration
+}
+
+// shapes are the item shapes a bench table can be filled with.
+var shapes = map[string]struct {
+	item         func(int) map[string]types.AttributeValue
+	defaultItems int
+	describe     string
+}{
+	// ~1 KB order records with word text that gzips ~4×, like real data.
+	"bench": {sampledata.BenchItem, 200000, "sampledata.BenchItem, ~1 KB"},
+	// What `make demo` exports: scripts/seed's default, Item with 200
+	// bytes of one-letter padding (every DynamoDB type, gzips ~10×).
+	"demo": {func(i int) map[string]types.AttributeValue { return sampledata.Item(i, 200) }, 100000, "sampledata.Item, payload 200 (make demo)"},
+	// BenchItem, but every 4th item in one item collection: a parallel
+	// Scan splits the partition-key hash space, so one partition key's
+	// items all land in one segment, which is then far bigger than the rest.
+	"skew": {skewItem, 200000, "sampledata.BenchItem, 1 in 4 under one partition key"},
+}
+
+func skewItem(i int) map[string]types.AttributeValue {
+	it := sampledata.BenchItem(i)
+	if i%4 == 0 {
+		it["pk"] = &types.AttributeValueMemberS{Value: "customer#hot"}
+		it["sk"] = &types.AttributeValueMemberN{Value: strconv.Itoa(i)}
+	}
+	return it
 }
 
 func envInt(name string, def int) int {
@@ -62,6 +94,13 @@ func envInt(name string, def int) int {
 	return def
 }
 
+func envStr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
 func die(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, "bench: ERROR: "+format+"\n", a...)
 	os.Exit(1)
@@ -71,7 +110,8 @@ func logf(format string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n
 
 func main() {
 	var c config
-	flag.IntVar(&c.items, "items", envInt("BENCH_ITEMS", 200000), "items in the table (~1 KB each) [BENCH_ITEMS]")
+	flag.StringVar(&c.shape, "shape", envStr("BENCH_SHAPE", "bench"), "item shape: bench (~1 KB order records), demo (make demo's sample items) or skew (bench, 1 in 4 items under one partition key) [BENCH_SHAPE]")
+	flag.IntVar(&c.items, "items", envInt("BENCH_ITEMS", 0), "items in the table (default 100000 for -shape demo, else 200000) [BENCH_ITEMS]")
 	flag.IntVar(&c.segments, "segments", envInt("BENCH_SEGMENTS", 8), "parallel scan segments for every run [BENCH_SEGMENTS]")
 	flag.IntVar(&c.workers, "workers", envInt("BENCH_WORKERS", 2), "worker processes for the export [BENCH_WORKERS]")
 	flag.IntVar(&c.pageSize, "page-size", envInt("BENCH_PAGE_SIZE", 1000), "Scan Limit for every run [BENCH_PAGE_SIZE]")
@@ -83,10 +123,20 @@ func main() {
 	flag.StringVar(&c.out, "out", os.Getenv("BENCH_OUT"), "also write the results table (markdown) to this file [BENCH_OUT]")
 	flag.DurationVar(&c.idle, "exit-when-idle", 3*time.Second, "workers' --exit-when-idle")
 	flag.Parse()
+	sh, ok := shapes[c.shape]
+	if !ok {
+		die("shape %q: want bench, demo or skew", c.shape)
+	}
+	if c.items == 0 {
+		c.items = sh.defaultItems
+	}
 	if c.items < 1 || c.segments < 1 || c.workers < 1 || c.pageSize < 1 || c.rounds < 1 {
 		die("items, segments, workers, page-size and rounds must be positive")
 	}
 	c.table = fmt.Sprintf("bench-%d", c.items)
+	if c.shape != "bench" {
+		c.table = fmt.Sprintf("bench-%s-%d", c.shape, c.items)
+	}
 	c.bucket = "bench"
 	if err := run(context.Background(), c); err != nil {
 		die("%v", err)
@@ -102,6 +152,7 @@ type row struct {
 	serverCPU  time.Duration // CPU of the local stack's servers meanwhile
 	peakRSSKiB []int64       // per worker process; nil for in-process runs
 	note       string
+	tail       *tailStats // export runs only
 }
 
 func run(ctx context.Context, c config) error {
@@ -140,6 +191,7 @@ func run(ctx context.Context, c config) error {
 	walls := make([][]string, 3)
 	var compressed atomic.Int64
 	var peak []int64
+	var tails []tailStats
 	for round := 1; round <= c.rounds; round++ {
 		logf("round %d/%d — floor 1: raw parallel scan, %d segments, Limit %d", round, c.rounds, c.segments, c.pageSize)
 		scan, err := measureInProcess("scan (floor)", func() (int64, error) { return parallelScan(ctx, ddb, c, nil) })
@@ -163,6 +215,7 @@ func run(ctx context.Context, c config) error {
 		if exp.items != int64(c.items) {
 			return fmt.Errorf("export wrote %d items, the table has %d", exp.items, c.items)
 		}
+		tails = append(tails, *exp.tail)
 		for i, r := range []row{scan, enc, exp} {
 			if r.items != int64(c.items) {
 				return fmt.Errorf("%s saw %d items, the table has %d", r.name, r.items, c.items)
@@ -188,7 +241,7 @@ func run(ctx context.Context, c config) error {
 		}
 	}
 
-	table := render(c, tableBytes, rows)
+	table := render(c, tableBytes, rows) + renderTails(c, tails)
 	fmt.Print(table)
 	if c.out != "" {
 		if err := os.WriteFile(c.out, []byte(table), 0o644); err != nil {
@@ -217,7 +270,7 @@ func fill(ctx context.Context, ddb *dynamodb.Client, c config) error {
 	if fi, _ := os.Stderr.Stat(); fi != nil && fi.Mode()&os.ModeCharDevice != 0 {
 		progress = os.Stderr
 	}
-	if err := sampledata.FillWith(ctx, ddb, c.table, c.items, c.fillParallel, sampledata.BenchItem, progress); err != nil {
+	if err := sampledata.FillWith(ctx, ddb, c.table, c.items, c.fillParallel, shapes[c.shape].item, progress); err != nil {
 		return err
 	}
 	el := time.Since(start)
@@ -370,9 +423,11 @@ func measureExport(ctx context.Context, ddb *dynamodb.Client, c config) (row, er
 		if err != nil {
 			return row{}, err
 		}
+		// Info level: the tail is read from the "segment claimed" and
+		// "segment done" events (a few lines per segment, nothing per page).
 		p.cmd = exec.Command(worker, "run", "--exit-when-idle", c.idle.String(),
 			"--concurrency", strconv.Itoa(c.concurrency), "--scan-page-size", strconv.Itoa(c.pageSize),
-			"--compression-level", strconv.Itoa(c.level), "--log-level", "warn", "--log-format", "json")
+			"--compression-level", strconv.Itoa(c.level), "--log-level", "info", "--log-format", "json")
 		p.cmd.Stdout, p.cmd.Stderr = f, f
 		if err := p.cmd.Start(); err != nil {
 			f.Close()
@@ -423,14 +478,25 @@ func measureExport(ctx context.Context, ddb *dynamodb.Client, c config) (row, er
 		if exp.State.Terminal() {
 			break
 		}
+		// A worker may leave before the end: with one oversized segment,
+		// a worker whose slots ran dry goes idle and exits (exit-when-idle)
+		// while another still holds it. Failing is a non-zero exit, or
+		// nobody left to finish.
+		running := 0
 		for _, p := range procs {
 			select {
 			case err := <-p.done:
 				p.done <- err
-				killAll()
-				return row{}, fmt.Errorf("worker exited before the export ended (%v)\n%s", err, tail())
+				if err != nil {
+					killAll()
+					return row{}, fmt.Errorf("worker exited before the export ended (%v)\n%s", err, tail())
+				}
 			default:
+				running++
 			}
+		}
+		if running == 0 {
+			return row{}, fmt.Errorf("every worker exited before the export ended\n%s", tail())
 		}
 		if time.Now().After(deadline) {
 			killAll()
@@ -438,7 +504,8 @@ func measureExport(ctx context.Context, ddb *dynamodb.Client, c config) (row, er
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	wall := time.Since(start)
+	end := time.Now()
+	wall := end.Sub(start)
 	srv := serverCPU() - srv0
 	if exp.State != controltable.ExportCompleted {
 		killAll()
@@ -461,7 +528,149 @@ func measureExport(ctx context.Context, ddb *dynamodb.Client, c config) (row, er
 		r.cpu += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 		r.peakRSSKiB = append(r.peakRSSKiB, ru.Maxrss) // KiB on Linux
 	}
+	logs := make([]string, len(procs))
+	for i, p := range procs {
+		logs[i] = p.log
+	}
+	t, err := measureTail(logs, id, start, end, c.workers*c.concurrency)
+	if err != nil {
+		return row{}, fmt.Errorf("tail of export %s: %w\n%s", id, err, tail())
+	}
+	r.tail = &t
 	return r, nil
+}
+
+// tailStats is how an export's end used the fleet, from the workers' logs.
+type tailStats struct {
+	wall       time.Duration   // export command to COMPLETED (the table's wall)
+	firstClaim time.Duration   // from start
+	lastClaim  time.Duration   // from start: after it, a slot that frees has nothing to take
+	lastDone   time.Duration   // from start: the last "segment done"
+	tail       time.Duration   // lastClaim → COMPLETED
+	idle       float64         // slot time not holding a segment ÷ (slots × wall)
+	tailIdle   float64         // the same, within the tail only
+	segs       []time.Duration // per segment attempt, claimed → done, sorted
+	segItems   []int64         // items per finished segment, sorted
+	handoffs   []time.Duration // a worker's "segment done" → its next claim, sorted
+	attempts   int             // claims (more than segments: some were retried)
+}
+
+// measureTail reads the "segment claimed" / "segment done" events of one
+// export from the workers' JSON logs (zap, ISO 8601 "time" to the
+// millisecond). A slot is busy from a claim to that attempt's done; an
+// attempt that never logged done (lost lease, failure) counts as busy to
+// the end, the generous side.
+func measureTail(logs []string, exportID string, start, end time.Time, slots int) (tailStats, error) {
+	// A lease's attempt number is unique per segment across the fleet
+	// ("segment done" does not name the worker).
+	type key struct{ segment, attempt int }
+	type event struct {
+		Msg     string `json:"msg"`
+		Time    string `json:"time"`
+		Export  string `json:"exportId"`
+		Segment int    `json:"segment"`
+		Attempt int    `json:"attempt"`
+		Items   int64  `json:"items"`
+	}
+	claimed := map[key]time.Time{}
+	var t tailStats
+	var busy [][2]time.Time // claim → done of each attempt
+	var claims []time.Time
+	var lastDone time.Time
+	for _, name := range logs {
+		f, err := os.Open(name)
+		if err != nil {
+			return t, err
+		}
+		// Handoffs: one log is one worker; a claim after a done in the same
+		// log refilled the slot that done freed (oldest first). The gap is
+		// deleting the message, settling, the queue receive and the claim.
+		var freed []time.Time
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
+		for sc.Scan() {
+			line := sc.Bytes()
+			if !bytes.Contains(line, []byte(`"segment `)) {
+				continue
+			}
+			var ev event
+			if json.Unmarshal(line, &ev) != nil || ev.Export != exportID || (ev.Msg != "segment claimed" && ev.Msg != "segment done") {
+				continue
+			}
+			at, err := time.Parse("2006-01-02T15:04:05.000Z0700", ev.Time)
+			if err != nil {
+				f.Close()
+				return t, fmt.Errorf("%s: time %q: %w", name, ev.Time, err)
+			}
+			k := key{ev.Segment, ev.Attempt}
+			if ev.Msg == "segment claimed" {
+				claimed[k] = at
+				claims = append(claims, at)
+				if len(freed) > 0 {
+					t.handoffs = append(t.handoffs, at.Sub(freed[0]))
+					freed = freed[1:]
+				}
+				continue
+			}
+			freed = append(freed, at)
+			c, ok := claimed[k]
+			if !ok {
+				continue
+			}
+			delete(claimed, k)
+			busy = append(busy, [2]time.Time{c, at})
+			t.segs = append(t.segs, at.Sub(c))
+			t.segItems = append(t.segItems, ev.Items)
+			if at.After(lastDone) {
+				lastDone = at
+			}
+		}
+		err = sc.Err()
+		f.Close()
+		if err != nil {
+			return t, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if len(t.segs) == 0 {
+		return t, errors.New(`no "segment claimed"/"segment done" pairs in the worker logs`)
+	}
+	for _, c := range claimed {
+		busy = append(busy, [2]time.Time{c, end})
+	}
+	slices.SortFunc(claims, func(a, b time.Time) int { return a.Compare(b) })
+	first, last := claims[0], claims[len(claims)-1]
+	t.attempts = len(claims)
+	t.wall = end.Sub(start)
+	t.firstClaim, t.lastClaim, t.lastDone = first.Sub(start), last.Sub(start), lastDone.Sub(start)
+	t.tail = end.Sub(last)
+	// overlap is how much of [from, to] the busy intervals cover, summed
+	// over slots (each attempt holds one slot).
+	overlap := func(from, to time.Time) time.Duration {
+		var d time.Duration
+		for _, iv := range busy {
+			a, b := iv[0], iv[1]
+			if a.Before(from) {
+				a = from
+			}
+			if b.After(to) {
+				b = to
+			}
+			if b.After(a) {
+				d += b.Sub(a)
+			}
+		}
+		return d
+	}
+	if t.wall > 0 {
+		t.idle = 1 - float64(overlap(start, end))/(float64(slots)*float64(t.wall))
+	}
+	if t.tail > 0 {
+		t.tailIdle = 1 - float64(overlap(last, end))/(float64(slots)*float64(t.tail))
+	}
+	slices.Sort(t.segs)
+	slices.Sort(t.segItems)
+	slices.Sort(t.handoffs)
+	return t, nil
 }
 
 func selfCPU() time.Duration {
@@ -505,8 +714,8 @@ func serverCPU() time.Duration {
 func render(c config, tableBytes int64, rows []row) string {
 	var b strings.Builder
 	host, _ := os.Hostname()
-	fmt.Fprintf(&b, "\nddbfleet bench: %d items (%.1f MB), %d segments, Scan Limit %d, gzip level %d, %d worker(s) × concurrency %d, %d CPUs, %s\n\n",
-		c.items, float64(tableBytes)/1e6, c.segments, c.pageSize, c.level, c.workers, c.concurrency, runtime.NumCPU(), host)
+	fmt.Fprintf(&b, "\nddbfleet bench: %d items (%s; %.1f MB), %d segments, Scan Limit %d, gzip level %d, %d worker(s) × concurrency %d, %d CPUs, %s\n\n",
+		c.items, shapes[c.shape].describe, float64(tableBytes)/1e6, c.segments, c.pageSize, c.level, c.workers, c.concurrency, runtime.NumCPU(), host)
 	fmt.Fprintln(&b, "| run | wall s | items/s | MB/s | × scan | × scan+encode | peak RSS/worker MiB | CPU s/1k items | servers' CPU s | notes |")
 	fmt.Fprintln(&b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 	scan, enc := rows[0].wall.Seconds(), rows[1].wall.Seconds()
@@ -526,4 +735,45 @@ func render(c config, tableBytes int64, rows []row) string {
 	}
 	fmt.Fprintln(&b, "\nMB/s is table bytes (DescribeTable TableSizeBytes) per second. CPU is the measuring process for the floors and the sum of all worker processes (whole life, including idle polling) for the export.")
 	return b.String()
+}
+
+// renderTails prints each export round's tail: the best round (the table's
+// export row) is marked with *.
+func renderTails(c config, tails []tailStats) string {
+	var b strings.Builder
+	slots := c.workers * c.concurrency
+	fmt.Fprintf(&b, "\nExport tail (%d segments on %d slots = %d workers × %d; from the workers' \"segment claimed\"/\"segment done\" log events):\n\n", c.segments, slots, c.workers, c.concurrency)
+	fmt.Fprintln(&b, "| round | wall s | first claim s | last claim s | tail s (last claim → COMPLETED) | tail ÷ wall | last done → COMPLETED s | fleet idle | idle in tail | segment s min / median / max | items/segment min / max | handoffs: n, s median / max | attempts |")
+	fmt.Fprintln(&b, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---:|")
+	bestIdx := 0
+	for i, t := range tails {
+		if t.wall < tails[bestIdx].wall {
+			bestIdx = i
+		}
+	}
+	for i, t := range tails {
+		mark := ""
+		if i == bestIdx {
+			mark = " *"
+		}
+		handoff := "0"
+		if n := len(t.handoffs); n > 0 {
+			handoff = fmt.Sprintf("%d, %.2f / %.2f", n, median(t.handoffs).Seconds(), t.handoffs[n-1].Seconds())
+		}
+		fmt.Fprintf(&b, "| %d%s | %.2f | %.2f | %.2f | %.2f | %.0f %% | %.2f | %.0f %% | %.0f %% | %.2f / %.2f / %.2f | %d / %d | %s | %d |\n",
+			i+1, mark, t.wall.Seconds(), t.firstClaim.Seconds(), t.lastClaim.Seconds(), t.tail.Seconds(), 100*t.tail.Seconds()/t.wall.Seconds(),
+			(t.wall - t.lastDone).Seconds(), 100*t.idle, 100*t.tailIdle,
+			t.segs[0].Seconds(), median(t.segs).Seconds(), t.segs[len(t.segs)-1].Seconds(),
+			t.segItems[0], t.segItems[len(t.segItems)-1], handoff, t.attempts)
+	}
+	fmt.Fprintln(&b, "\nFleet idle = slot time not holding a segment ÷ (slots × wall), over the whole export (start-up and finalisation included); idle in tail is the same from the last claim to COMPLETED; a handoff is a worker's \"segment done\" to its next claim (message delete, settle, queue receive, claim). * = the round in the table.")
+	return b.String()
+}
+
+func median(sorted []time.Duration) time.Duration {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
 }
