@@ -227,3 +227,22 @@ func TestCancelStopsTheExport(t *testing.T) {
 }
 
 var _ = dynamodb.ScanInput{}
+
+func TestAutoSegmentsPlanTwoWavesForTheFleet(t *testing.T) {
+	f := fleettest.NewFleet(t)
+	table := f.CreateTable(100)
+	res := f.Coordinator("export", "--table", table, "--bucket", f.Bucket, "--json")
+	require.Equal(t, 0, res.Code, res.Stderr)
+	var st map[string]any
+	require.NoError(t, json.Unmarshal([]byte(res.Stdout), &st))
+	require.EqualValues(t, 16, st["segmentsTotal"], "a small table still gets the floor")
+
+	res = f.Coordinator("export", "--table", table, "--bucket", f.Bucket, "--fleet-slots", "20", "--json")
+	require.Equal(t, 0, res.Code, res.Stderr)
+	require.NoError(t, json.Unmarshal([]byte(res.Stdout), &st))
+	require.EqualValues(t, 40, st["segmentsTotal"], "twice the fleet's slots")
+
+	res = f.Coordinator("export", "--table", table, "--bucket", f.Bucket, "--fleet-slots", "-1")
+	require.Equal(t, 2, res.Code)
+	require.Contains(t, res.Stderr, "--fleet-slots")
+}

@@ -21,6 +21,7 @@ func estimateCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "table", Usage: "source DynamoDB table (required)"},
 			&cli.StringFlag{Name: "segments", Value: "auto", Usage: "parallel scan segments, as for export"},
+			fleetSlotsFlag,
 			&cli.Float64Flag{Name: "read-capacity-cap", Usage: "fleet-wide read capacity units per second (0: no cap, time not estimated)"},
 			&cli.Float64Flag{Name: "price-per-million-reads", Value: plan.DefaultPricePerMillionReads,
 				Usage: "USD per million on-demand read request units (default: us-east-1 since November 2024)"},
@@ -36,7 +37,7 @@ func estimateCommand() *cli.Command {
 			case price < 0:
 				return fault.Invalidf("--price-per-million-reads %v: must not be negative", price)
 			}
-			if _, err := plan.Segments(c.String("segments"), 0); err != nil {
+			if _, err := plan.Segments(c.String("segments"), 0, 0); err != nil {
 				return err
 			}
 			e, err := newEnv(c)
@@ -52,7 +53,7 @@ func estimateCommand() *cli.Command {
 				return fleetcli.Failed("describe table %s: %s", table, err)
 			}
 			size, items := aws.ToInt64(desc.Table.TableSizeBytes), aws.ToInt64(desc.Table.ItemCount)
-			segments, err := plan.Segments(c.String("segments"), size)
+			segments, err := plan.Segments(c.String("segments"), size, c.Int("fleet-slots"))
 			if err != nil {
 				return err
 			}

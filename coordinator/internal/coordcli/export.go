@@ -46,7 +46,8 @@ func exportCommand() *cli.Command {
 			&cli.StringFlag{Name: "bucket", Usage: "destination S3 bucket (required)"},
 			&cli.StringFlag{Name: "prefix", Usage: "key prefix; may hold {table} {exportId} {yyyy} {mm} {dd} {hh}, resolved in UTC at start"},
 			exportIDFlag,
-			&cli.StringFlag{Name: "segments", Value: "auto", Usage: fmt.Sprintf("parallel scan segments: auto (one per GiB, at least %d) or 1 to %d", plan.MinAutoSegments, plan.MaxSegments)},
+			&cli.StringFlag{Name: "segments", Value: "auto", Usage: fmt.Sprintf("parallel scan segments: auto (one per GiB, at least %d and at least 2 × --fleet-slots) or 1 to %d", plan.MinAutoSegments, plan.MaxSegments)},
+			fleetSlotsFlag,
 			&cli.Float64Flag{Name: "read-capacity-cap", Usage: "fleet-wide read capacity units per second for this export (0: no cap)"},
 			&cli.Float64Flag{Name: "read-capacity-fraction", Usage: "cap reads at this fraction (0–1] of a provisioned table's read capacity; with --read-capacity-cap too, the lower wins"},
 			&cli.IntFlag{Name: "part-size-mib", Value: DefaultPartSizeMiB, Usage: "target compressed size of each data file"},
@@ -198,8 +199,11 @@ func parseExportArgs(c *cli.Context) (exportArgs, error) {
 	case a.pageSize < 0:
 		return a, fault.Invalidf("--scan-page-size %d: must not be negative", a.pageSize)
 	}
+	if c.Int("fleet-slots") < 0 {
+		return a, fault.Invalidf("--fleet-slots %d: must not be negative", c.Int("fleet-slots"))
+	}
 	if a.segments != "auto" {
-		if _, err := plan.Segments(a.segments, 0); err != nil {
+		if _, err := plan.Segments(a.segments, 0, 0); err != nil {
 			return a, err
 		}
 	}
@@ -250,7 +254,7 @@ func runExport(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	segments, err := plan.Segments(args.segments, aws.ToInt64(td.TableSizeBytes))
+	segments, err := plan.Segments(args.segments, aws.ToInt64(td.TableSizeBytes), c.Int("fleet-slots"))
 	if err != nil {
 		return err
 	}
@@ -265,7 +269,7 @@ func runExport(c *cli.Context) error {
 		Bucket: args.bucket, Prefix: prefix, SegmentsTotal: segments, StartTime: now, State: controltable.ExportPending,
 		ArgsHash: plan.ArgsHash(append([]string{args.table, args.bucket, args.prefixTmpl, args.segments,
 			strconv.FormatFloat(args.rcuCap, 'g', -1, 64), strconv.FormatInt(args.partSize, 10), strconv.Itoa(args.pageSize)},
-			append(args.opts.fingerprint(), args.fractionFingerprint()...)...)...),
+			append(append(args.opts.fingerprint(), args.fractionFingerprint()...), slotsFingerprint(c.Int("fleet-slots"))...)...)...),
 		ReadCapacityCap: rcuCap, ScanPageSize: args.pageSize, PartSizeBytes: args.partSize,
 		BilledSizeBytes: aws.ToInt64(td.TableSizeBytes), EstimatedItems: aws.ToInt64(td.ItemCount),
 		Format: args.opts.format, Compression: args.opts.compression,
@@ -473,4 +477,17 @@ func (a exportArgs) fractionFingerprint() []string {
 		return nil
 	}
 	return []string{"fraction=" + strconv.FormatFloat(a.rcuFraction, 'g', -1, 64)}
+}
+
+// fleetSlotsFlag lets --segments auto plan for the fleet that will run the
+// export: workers × --concurrency.
+var fleetSlotsFlag = &cli.IntFlag{Name: "fleet-slots", Usage: "segments the fleet works on at once (workers × --concurrency), so --segments auto plans two waves (0: unknown)"}
+
+// slotsFingerprint keeps the fingerprint of exports without --fleet-slots
+// unchanged.
+func slotsFingerprint(slots int) []string {
+	if slots == 0 {
+		return nil
+	}
+	return []string{"slots=" + strconv.Itoa(slots)}
 }

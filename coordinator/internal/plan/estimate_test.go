@@ -10,7 +10,7 @@ import (
 
 func TestEstimateIsHalfAUnitPer4KiBAtTheOnDemandPrice(t *testing.T) {
 	// 1 TiB: 268,435,456 blocks of 4 KiB, half a unit each.
-	e := plan.EstimateExport("orders", 1<<40, 1e9, plan.AutoSegments(1<<40), 0, plan.DefaultPricePerMillionReads)
+	e := plan.EstimateExport("orders", 1<<40, 1e9, plan.AutoSegments(1<<40, 0), 0, plan.DefaultPricePerMillionReads)
 	require.Equal(t, 134217728.0, e.ReadUnits)
 	require.InDelta(t, 16.777216, e.CostUSD, 1e-9)
 	require.Equal(t, 1024, e.Segments)

@@ -32,10 +32,11 @@ const (
 	BytesPerAutoSegment = 1 << 30
 )
 
-// Segments parses --segments: "auto" or 1..MaxSegments.
-func Segments(flag string, tableBytes int64) (int, error) {
+// Segments parses --segments: "auto" or 1..MaxSegments. fleetSlots is
+// how many segments the fleet works on at once (0: unknown).
+func Segments(flag string, tableBytes int64, fleetSlots int) (int, error) {
 	if flag == "" || flag == "auto" {
-		return AutoSegments(tableBytes), nil
+		return AutoSegments(tableBytes, fleetSlots), nil
 	}
 	n, err := strconv.Atoi(flag)
 	if err != nil || n < 1 || n > MaxSegments {
@@ -44,10 +45,13 @@ func Segments(flag string, tableBytes int64) (int, error) {
 	return n, nil
 }
 
-// AutoSegments is one segment per GiB of table, at least MinAutoSegments.
-func AutoSegments(tableBytes int64) int {
+// AutoSegments is one segment per GiB of table, at least MinAutoSegments,
+// and at least twice the fleet's slots: with two waves, the last one is
+// half as long, so a slow segment leaves less of the fleet idle at the end
+// (docs/performance.md, "Segments and the tail").
+func AutoSegments(tableBytes int64, fleetSlots int) int {
 	n := int(math.Ceil(float64(tableBytes) / BytesPerAutoSegment))
-	return min(MaxSegments, max(MinAutoSegments, n))
+	return min(MaxSegments, max(MinAutoSegments, n, 2*fleetSlots))
 }
 
 var exportIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)

@@ -14,21 +14,25 @@ func TestSegments(t *testing.T) {
 	for _, tc := range []struct {
 		flag  string
 		bytes int64
+		slots int
 		want  int
 	}{
-		{"auto", 0, plan.MinAutoSegments},
-		{"", 5 << 30, plan.MinAutoSegments},
-		{"auto", 100 << 30, 100},
-		{"auto", 100<<30 + 1, 101},
-		{"1", 1 << 40, 1},
-		{"100000", 0, 100000},
+		{"auto", 0, 0, plan.MinAutoSegments},
+		{"", 5 << 30, 0, plan.MinAutoSegments},
+		{"auto", 100 << 30, 0, 100},
+		{"auto", 100<<30 + 1, 0, 101},
+		{"auto", 5 << 30, 40, 80},    // a big fleet gets two waves
+		{"auto", 500 << 30, 40, 500}, // size wins when larger
+		{"auto", 0, 1 << 20, 100000}, // never past the maximum
+		{"1", 1 << 40, 40, 1},        // an explicit count is kept
+		{"100000", 0, 0, 100000},
 	} {
-		got, err := plan.Segments(tc.flag, tc.bytes)
+		got, err := plan.Segments(tc.flag, tc.bytes, tc.slots)
 		require.NoError(t, err, tc.flag)
-		require.Equal(t, tc.want, got, "%s/%d", tc.flag, tc.bytes)
+		require.Equal(t, tc.want, got, "%s/%d/%d", tc.flag, tc.bytes, tc.slots)
 	}
 	for _, bad := range []string{"0", "-1", "100001", "many", "1.5"} {
-		_, err := plan.Segments(bad, 0)
+		_, err := plan.Segments(bad, 0, 0)
 		require.True(t, fault.IsInvalid(err), bad)
 		require.Contains(t, err.Error(), "--segments")
 	}
