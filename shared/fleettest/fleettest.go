@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -538,9 +537,6 @@ func (f *Fleet) WaitState(exportID, want string, d time.Duration) map[string]any
 		time.Sleep(500 * time.Millisecond)
 	}
 }
-
-// NumCPU is exported so tests can size their fleets to the machine.
-var NumCPU = runtime.NumCPU()
 
 // Worker runs the worker binary to completion (for bad-input checks).
 func (f *Fleet) Worker(args ...string) Result {

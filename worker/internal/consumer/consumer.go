@@ -56,9 +56,6 @@ type Consumer struct {
 	lastActive atomic.Int64 // unix nanos of the last message or finished job
 }
 
-// ID names this worker in lease owners and logs.
-func (c *Consumer) ID() string { return c.id }
-
 // Run consumes until ctx ends (then drains) or the queue stays idle for
 // ExitWhenIdle. It returns nil on a clean stop.
 func (c *Consumer) Run(ctx context.Context) error {
