@@ -149,6 +149,7 @@ type Segment struct {
 	ItemCount   int64
 	Bytes       int64
 	Pages       int64 // pages scanned by all attempts, for resume evidence
+	LiveItems   int64 // items the holder had read at its last heartbeat, committed or not
 	Failures    int   // failed attempts since the last retry
 	LastError   string
 	UpdatedAt   time.Time

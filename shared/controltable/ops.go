@@ -391,6 +391,15 @@ func (s *Store) Heartbeat(ctx context.Context, l Lease, lease time.Duration) err
 		map[string]types.AttributeValue{":exp": num(ms(now.Add(lease))), ":now": num(ms(now))})
 }
 
+// HeartbeatProgress is Heartbeat that also records how many items the
+// attempt has read so far, committed or not, so progress moves between
+// part commits (which, with large parts, are minutes apart).
+func (s *Store) HeartbeatProgress(ctx context.Context, l Lease, lease time.Duration, liveItems int64) error {
+	now := s.now()
+	return s.updateLeased(ctx, l, "heartbeat", "SET leaseExpiry = :exp, updatedAt = :now, liveItems = :live",
+		map[string]types.AttributeValue{":exp": num(ms(now.Add(lease))), ":now": num(ms(now)), ":live": num(liveItems)})
+}
+
 // updateLeased runs one update of the segment row, conditional on the
 // caller still holding lease l (the fencing token).
 func (s *Store) updateLeased(ctx context.Context, l Lease, op, update string, extra map[string]types.AttributeValue) error {

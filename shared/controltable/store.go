@@ -166,6 +166,7 @@ type segmentRow struct {
 	ItemCount   int64  `dynamodbav:"itemCount"`
 	Bytes       int64  `dynamodbav:"bytes"`
 	Pages       int64  `dynamodbav:"pages"`
+	LiveItems   int64  `dynamodbav:"liveItems"`
 	Failures    int    `dynamodbav:"failures"`
 	LastError   string `dynamodbav:"lastError"`
 	UpdatedAt   int64  `dynamodbav:"updatedAt"`
@@ -190,7 +191,7 @@ func decodeSegment(exportID string, item map[string]types.AttributeValue) (*Segm
 	s := &Segment{
 		ExportID: exportID, Segment: r.Segment, State: SegmentState(r.State), Attempt: r.Attempt,
 		Owner: r.Owner, LeaseExpiry: fromMS(r.LeaseExpiry), NextPart: r.NextPart,
-		ItemCount: r.ItemCount, Bytes: r.Bytes, Pages: r.Pages, Failures: r.Failures,
+		ItemCount: r.ItemCount, Bytes: r.Bytes, Pages: r.Pages, LiveItems: r.LiveItems, Failures: r.Failures,
 		LastError: r.LastError, UpdatedAt: fromMS(r.UpdatedAt),
 	}
 	if c, ok := item["cursor"].(*types.AttributeValueMemberM); ok {

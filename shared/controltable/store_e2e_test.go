@@ -186,6 +186,13 @@ func TestClaimLeaseAndFencing(t *testing.T) {
 	_, _, err = e.store.ClaimSegment(e.ctx, id, 0, "w2/b", lease)
 	require.ErrorAs(t, err, &nc, "the heartbeat extended the lease")
 
+	// A heartbeat with progress records what was read before any commit.
+	require.NoError(t, e.store.HeartbeatProgress(e.ctx, l1, lease, 42))
+	live, err := e.store.GetSegment(e.ctx, id, 0)
+	require.NoError(t, err)
+	require.EqualValues(t, 42, live.LiveItems)
+	require.EqualValues(t, 0, live.ItemCount, "progress is not a commit")
+
 	cp := controltable.Checkpoint{Cursor: cursor("k100"), NextPart: 1, ItemCount: 100, Bytes: 1000, Pages: 2}
 	require.NoError(t, e.store.CommitPart(e.ctx, l1, part(l1, 0, 100), cp, lease))
 

@@ -441,8 +441,15 @@ func snapshot(exp *controltable.Export, segs []*controltable.Segment) progress.S
 		State: string(exp.State), SegmentsDone: exp.SegmentsDone, SegmentsFailed: exp.SegmentsFailed,
 		SegmentsTotal: exp.SegmentsTotal, EstimatedItems: exp.EstimatedItems,
 	}
+	now := time.Now()
 	for _, seg := range segs {
 		s.Items += seg.ItemCount
+		// A segment in hand shows what its holder has read, not only
+		// what it has committed: with large parts, commits are minutes
+		// apart.
+		if seg.State == controltable.SegmentRunning && seg.LeaseExpiry.After(now) && seg.LiveItems > seg.ItemCount {
+			s.Items += seg.LiveItems - seg.ItemCount
+		}
 		s.Bytes += seg.Bytes
 	}
 	return s

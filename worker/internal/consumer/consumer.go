@@ -191,13 +191,15 @@ func (c *Consumer) handle(ctx context.Context, m queue.Message, drain <-chan str
 
 	segCtx, cancel := context.WithCancelCause(ctx)
 	pace := pacer.New(c.share(ctx, exp, true))
+	var read atomic.Int64
+	read.Store(seg.ItemCount)
 	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
-		c.heartbeat(segCtx, cancel, lease, m, pace, log)
+		c.heartbeat(segCtx, cancel, lease, m, pace, &read, log)
 	}()
 	res, runErr := c.Exporter.Run(segCtx, segexport.Job{
-		Export: exp, Segment: seg, Lease: lease, Drain: drain, Pacer: pace,
+		Export: exp, Segment: seg, Lease: lease, Drain: drain, Pacer: pace, Read: &read,
 	})
 	cause := context.Cause(segCtx)
 	cancel(nil)
@@ -273,7 +275,7 @@ func (c *Consumer) share(ctx context.Context, e *controltable.Export, atClaim bo
 // heartbeat extends the lease and the message's visibility together, well
 // inside the lease, and stops the segment when the lease is lost or the
 // export is cancelled.
-func (c *Consumer) heartbeat(ctx context.Context, stop context.CancelCauseFunc, lease controltable.Lease, m queue.Message, pace *pacer.Pacer, log *zap.Logger) {
+func (c *Consumer) heartbeat(ctx context.Context, stop context.CancelCauseFunc, lease controltable.Lease, m queue.Message, pace *pacer.Pacer, read *atomic.Int64, log *zap.Logger) {
 	t := time.NewTicker(c.Config.LeaseDuration / 3)
 	defer t.Stop()
 	for {
@@ -282,7 +284,7 @@ func (c *Consumer) heartbeat(ctx context.Context, stop context.CancelCauseFunc, 
 			return
 		case <-t.C:
 		}
-		err := c.Store.Heartbeat(ctx, lease, c.Config.LeaseDuration)
+		err := c.Store.HeartbeatProgress(ctx, lease, c.Config.LeaseDuration, read.Load())
 		if controltable.IsLeaseLost(err) {
 			stop(err)
 			return

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -75,6 +76,9 @@ type Job struct {
 	// current part at the next page boundary, commits it and returns
 	// ErrDrained.
 	Drain <-chan struct{}
+	// Read, if set, is kept at the segment's items read so far (committed
+	// or not); the heartbeat reports it as progress.
+	Read *atomic.Int64
 }
 
 // ErrDrained means the job checkpointed and stopped early on request.
@@ -182,6 +186,13 @@ func (x *Exporter) Run(ctx context.Context, job Job) (Result, error) {
 				return res, fmt.Errorf("%s: write part %d: %w", where, cur.number, err)
 			}
 			cur.items++
+		}
+		if job.Read != nil {
+			read := cp.ItemCount
+			if cur != nil {
+				read += cur.items
+			}
+			job.Read.Store(read)
 		}
 		cursor = out.LastEvaluatedKey
 		if len(cursor) == 0 {
