@@ -158,6 +158,26 @@ func (q *Queue) MaxReceiveCount(ctx context.Context) (int, error) {
 	return int(n), err
 }
 
+// Backlog is the approximate number of messages waiting or in flight.
+func (q *Queue) Backlog(ctx context.Context) (int, error) {
+	out, err := q.api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: &q.url,
+		AttributeNames: []types.QueueAttributeName{
+			types.QueueAttributeNameApproximateNumberOfMessages,
+			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+		},
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read queue depth: %w", err)
+	}
+	n := 0
+	for _, name := range []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible} {
+		v, _ := strconv.Atoi(out.Attributes[string(name)])
+		n += v
+	}
+	return n, nil
+}
+
 // Send enqueues tasks in batches of ten (SQS's limit), retrying entries
 // that a batch reports as failed.
 func (q *Queue) Send(ctx context.Context, tasks []Task) error {

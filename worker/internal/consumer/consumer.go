@@ -76,6 +76,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 	slots := make(chan struct{}, c.Config.Concurrency)
 	var wg sync.WaitGroup
 
+	// The drain budget runs from the signal, not from when the loop
+	// notices it (a long poll may still be finishing).
+	var signalled atomic.Int64
+	stopWatch := context.AfterFunc(ctx, func() { signalled.Store(time.Now().UnixNano()) })
+	defer stopWatch()
+
 	rescueCtx, stopRescue := context.WithCancel(ctx)
 	defer stopRescue()
 	go c.rescueLoop(rescueCtx)
@@ -90,15 +96,22 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		wait := 20 * time.Second
+		// The long poll is not cut by SIGTERM: a receive abandoned
+		// mid-answer loses its messages until their visibility timeout
+		// (a whole lease). It is short enough to end inside the drain
+		// budget instead, and what it brings after SIGTERM is handed back.
+		wait := min(20*time.Second, max(time.Second, c.Config.DrainTimeout/4))
 		if c.Config.ExitWhenIdle > 0 {
 			wait = max(time.Second, min(wait, c.Config.ExitWhenIdle/2))
 		}
-		msgs, err := c.Queue.Receive(ctx, min(free, 10), wait, c.Config.LeaseDuration)
-		if err != nil {
-			if ctx.Err() != nil {
-				break
+		msgs, err := c.Queue.Receive(workCtx, min(free, 10), wait, c.Config.LeaseDuration)
+		if ctx.Err() != nil {
+			for _, m := range msgs {
+				_ = c.Queue.SetVisibility(workCtx, m.ReceiptHandle, 0)
 			}
+			break
+		}
+		if err != nil {
 			log.Warn("receive failed; retrying", zap.Error(err))
 			sleep(ctx, 2*time.Second)
 			continue
@@ -106,6 +119,15 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if len(msgs) == 0 {
 			idle := time.Since(time.Unix(0, c.lastActive.Load()))
 			if c.Config.ExitWhenIdle > 0 && c.inflight.Load() == 0 && idle >= c.Config.ExitWhenIdle {
+				// Messages hidden in flight elsewhere may come back (their
+				// worker died, or a receive's answer was lost): the queue
+				// is only idle when nothing is waiting and nothing is out.
+				if n, err := c.Queue.Backlog(ctx); err != nil || n > 0 {
+					if err == nil {
+						log.Debug("no message for us, but some are in flight; staying", zap.Int("inFlight", n))
+					}
+					continue
+				}
 				log.Info("queue idle; exiting", zap.Duration("idle", idle))
 				break
 			}
@@ -135,6 +157,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	// Keep a little of the budget for handing segments back after an abort.
 	budget := c.Config.DrainTimeout - min(c.Config.DrainTimeout/4, 5*time.Second)
+	if at := signalled.Load(); at != 0 {
+		budget -= time.Since(time.Unix(0, at))
+	}
 	select {
 	case <-done:
 	case <-time.After(budget):

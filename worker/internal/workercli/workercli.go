@@ -34,7 +34,7 @@ func App() *cli.App {
 			Usage: "consume segment messages until stopped (SIGTERM/SIGINT drain) or idle",
 			Flags: []cli.Flag{
 				&cli.IntFlag{Name: "concurrency", Value: 4, EnvVars: []string{"DDBFLEET_CONCURRENCY"}, Usage: "segments exported at once by this process"},
-				&cli.DurationFlag{Name: "exit-when-idle", EnvVars: []string{"DDBFLEET_EXIT_WHEN_IDLE"}, Usage: "exit 0 after the queue gave no message for this long (0: never)"},
+				&cli.DurationFlag{Name: "exit-when-idle", EnvVars: []string{"DDBFLEET_EXIT_WHEN_IDLE"}, Usage: "exit 0 once the queue gave no message for this long and none is in flight (0: never)"},
 				&cli.DurationFlag{Name: "drain-timeout", Value: 25 * time.Second, EnvVars: []string{"DDBFLEET_DRAIN_TIMEOUT"}, Usage: "on SIGTERM, time allowed to checkpoint and hand back work (keep under the ECS stop timeout)"},
 				&cli.DurationFlag{Name: "lease-duration", Value: 60 * time.Second, EnvVars: []string{"DDBFLEET_LEASE_DURATION"}, Usage: "how long a segment stays claimed without a heartbeat"},
 				&cli.IntFlag{Name: "scan-page-size", Value: 1000, EnvVars: []string{"DDBFLEET_SCAN_PAGE_SIZE"}, Usage: "Scan Limit per page when the export does not set one"},
