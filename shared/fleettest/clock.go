@@ -2,33 +2,18 @@ package fleettest
 
 import (
 	"fmt"
-	"sync"
 	"time"
+
+	"github.com/ddbfleet/ddbfleet/shared/queue/queuefake"
 )
 
 // Clock is a manual clock for code that takes a `now func() time.Time`:
-// leases expire when a test says so, not after a real wait.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// leases expire when a test says so, not after a real wait. It is the
+// queue fake's clock, so one clock can drive a fake queue and a store.
+type Clock = queuefake.Clock
 
 // NewClock starts a clock at t.
-func NewClock(t time.Time) *Clock { return &Clock{now: t} }
-
-// Now is the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func NewClock(t time.Time) *Clock { return queuefake.NewClock(t) }
 
 // Unique returns a name no other test of this run uses, for tables, queues
 // and buckets on the shared local servers.
