@@ -48,6 +48,7 @@ import (
 	"github.com/ddbfleet/ddbfleet/shared/awsclient"
 	"github.com/ddbfleet/ddbfleet/shared/controltable"
 	"github.com/ddbfleet/ddbfleet/shared/ddbjson"
+	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/sampledata"
 )
 
@@ -453,7 +454,7 @@ func measureExport(ctx context.Context, ddb *dynamodb.Client, c config) (row, er
 		return b.String()
 	}
 
-	store := controltable.New(ddb, "ddbfleet-control", nil)
+	store := controltable.NewDynamo(ddb, "ddbfleet-control", nil)
 	id := fmt.Sprintf("bench-%d", time.Now().UnixNano())
 	srv0 := serverCPU()
 	start := time.Now()
@@ -467,7 +468,7 @@ func measureExport(ctx context.Context, ddb *dynamodb.Client, c config) (row, er
 		return row{}, fmt.Errorf("coordinator export: %w\n%s", err, coordOut.String())
 	}
 	deadline := time.Now().Add(30 * time.Minute)
-	var exp *controltable.Export
+	var exp *export.Export
 	for {
 		var err error
 		exp, err = store.GetExport(ctx, id)
@@ -507,7 +508,7 @@ func measureExport(ctx context.Context, ddb *dynamodb.Client, c config) (row, er
 	end := time.Now()
 	wall := end.Sub(start)
 	srv := serverCPU() - srv0
-	if exp.State != controltable.ExportCompleted {
+	if exp.State != export.Completed {
 		killAll()
 		return row{}, fmt.Errorf("export %s ended %s: %s\n%s", id, exp.State, exp.LastError, tail())
 	}

@@ -2,7 +2,6 @@ package controltable
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"strconv"
@@ -14,18 +13,19 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/ddbfleet/ddbfleet/shared/datafile"
+	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
 )
 
 // CreateExport records a new export and its segments, all PENDING. It
-// fails with ErrExists if the id is taken.
-func (s *Store) CreateExport(ctx context.Context, e *Export) error {
+// fails with export.ErrExists if the id is taken.
+func (s *Dynamo) CreateExport(ctx context.Context, e *export.Export) error {
 	now := s.now()
 	expires := now.Add(Retention).Unix()
 	row := exportRow{
 		PK: pk(e.ExportID), SK: exportSK, Kind: "export", ExportID: e.ExportID,
 		Table: e.Table, TableARN: e.TableARN, TableID: e.TableID, Bucket: e.Bucket, Prefix: e.Prefix,
-		SegmentsTotal: e.SegmentsTotal, State: string(ExportPending), StartTime: ms(e.StartTime),
+		SegmentsTotal: e.SegmentsTotal, State: string(export.Pending), StartTime: ms(e.StartTime),
 		ArgsHash: e.ArgsHash, ReadCapacityCap: e.ReadCapacityCap, ScanPageSize: e.ScanPageSize,
 		PartSizeBytes: e.PartSizeBytes, BilledSizeBytes: e.BilledSizeBytes, EstimatedItems: e.EstimatedItems,
 		ExpiresAt: expires,
@@ -47,29 +47,61 @@ func (s *Store) CreateExport(ctx context.Context, e *Export) error {
 	if len(e.ExpressionAttributeValues) > 0 {
 		item[exprValuesAttr] = &types.AttributeValueMemberM{Value: e.ExpressionAttributeValues}
 	}
-	err = s.retry(ctx, func(ctx context.Context) error {
-		_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: &s.table, Item: item,
-			ConditionExpression: aws.String("attribute_not_exists(pk)"),
-		})
-		return classify("record export", err)
+	_, err = s.api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: &s.table, Item: item,
+		ConditionExpression: aws.String("attribute_not_exists(pk)"),
 	})
 	if isConditionFailed(err) {
-		return ErrExists
+		return s.completeCreate(ctx, e, expires)
 	}
 	if err != nil {
-		return err
+		return classify("record export", err)
 	}
-	// Segment rows go in batches of 25 (BatchWriteItem's limit). If we die
-	// half-way the export stays PENDING and a re-run with the same id fills
-	// in the rest: these puts are idempotent.
-	if err := s.putSegments(ctx, e.ExportID, e.SegmentsTotal, expires); err != nil {
-		return err
-	}
-	return s.setActive(ctx, e.ExportID, true)
+	return s.recordSegments(ctx, e.ExportID, e.SegmentsTotal, expires)
 }
 
-func (s *Store) putSegments(ctx context.Context, exportID string, total int, expires int64) error {
+// recordSegments writes the segment rows, then marks them written, then
+// lists the export as active. No message is sent before CreateExport
+// returns, so until the mark no worker can have claimed a segment and
+// writing the rows again is safe.
+func (s *Dynamo) recordSegments(ctx context.Context, exportID string, total int, expires int64) error {
+	if err := s.putSegments(ctx, exportID, total, expires); err != nil {
+		return err
+	}
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(exportID, exportSK),
+		UpdateExpression:          aws.String("SET segmentsRecorded = :t"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}},
+	})
+	if err != nil {
+		return classify("mark segment rows of export "+exportID+" written", err)
+	}
+	return s.setActive(ctx, exportID, true)
+}
+
+// completeCreate handles an id that is taken: when it is the same export
+// (same arguments) whose recording was cut short, it finishes recording
+// its segments. Either way the caller learns the export existed.
+func (s *Dynamo) completeCreate(ctx context.Context, e *export.Export, expires int64) error {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.table, Key: key(e.ExportID, exportSK), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return classify("read export "+e.ExportID, err)
+	}
+	var r exportRow
+	if err := attributevalue.UnmarshalMap(out.Item, &r); err != nil {
+		return fmt.Errorf("decode export row: %w", err)
+	}
+	if r.ArgsHash == e.ArgsHash && r.State == string(export.Pending) && !r.SegmentsRecorded {
+		if err := s.recordSegments(ctx, e.ExportID, r.SegmentsTotal, expires); err != nil {
+			return err
+		}
+	}
+	return export.ErrExists
+}
+
+func (s *Dynamo) putSegments(ctx context.Context, exportID string, total int, expires int64) error {
 	now := ms(s.now())
 	for start := 0; start < total; start += 25 {
 		var reqs []types.WriteRequest
@@ -77,7 +109,7 @@ func (s *Store) putSegments(ctx context.Context, exportID string, total int, exp
 			item := key(exportID, segSK(seg))
 			item["kind"] = str("segment")
 			item["segment"] = num(int64(seg))
-			item["state"] = str(string(SegmentPending))
+			item["state"] = str(string(export.SegmentPending))
 			item["attempt"] = num(0)
 			item["leaseExpiry"] = num(0)
 			item["nextPart"] = num(0)
@@ -92,41 +124,32 @@ func (s *Store) putSegments(ctx context.Context, exportID string, total int, exp
 	return nil
 }
 
-func (s *Store) batchWrite(ctx context.Context, reqs []types.WriteRequest) error {
-	return s.retry(ctx, func(ctx context.Context) error {
-		for len(reqs) > 0 {
-			out, err := s.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
-				RequestItems: map[string][]types.WriteRequest{s.table: reqs},
-			})
-			if err != nil {
-				return classify("write segment rows", err)
-			}
-			// Unprocessed items are throttling in disguise: retry them
-			// under the same backoff.
-			reqs = out.UnprocessedItems[s.table]
-			if len(reqs) > 0 {
-				return fault.Retryable(fmt.Errorf("%d segment rows unprocessed", len(reqs)))
-			}
-		}
-		return nil
+func (s *Dynamo) batchWrite(ctx context.Context, reqs []types.WriteRequest) error {
+	out, err := s.api.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
+		RequestItems: map[string][]types.WriteRequest{s.table: reqs},
 	})
+	if err != nil {
+		return classify("write segment rows", err)
+	}
+	// Unprocessed items are throttling in disguise: the caller's retry
+	// writes them all again (these puts are idempotent).
+	if n := len(out.UnprocessedItems[s.table]); n > 0 {
+		return fault.Throttled(fmt.Errorf("%d segment rows unprocessed", n))
+	}
+	return nil
 }
 
 // GetExport reads the export row with a strongly consistent read.
-func (s *Store) GetExport(ctx context.Context, exportID string) (*Export, error) {
-	var out *dynamodb.GetItemOutput
-	err := s.retry(ctx, func(ctx context.Context) error {
-		var err error
-		out, err = s.api.GetItem(ctx, &dynamodb.GetItemInput{
-			TableName: &s.table, Key: key(exportID, exportSK), ConsistentRead: aws.Bool(true),
-		})
-		return classify("read export "+exportID, err)
+func (s *Dynamo) GetExport(ctx context.Context, exportID string) (*export.Export, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.table, Key: key(exportID, exportSK), ConsistentRead: aws.Bool(true),
 	})
+	err = classify("read export "+exportID, err)
 	if err != nil {
 		return nil, err
 	}
 	if out.Item == nil {
-		return nil, fmt.Errorf("export %s: %w", exportID, ErrNotFound)
+		return nil, fmt.Errorf("export %s: %w", exportID, export.ErrNotFound)
 	}
 	var r exportRow
 	if err := attributevalue.UnmarshalMap(out.Item, &r); err != nil {
@@ -140,34 +163,26 @@ func (s *Store) GetExport(ctx context.Context, exportID string) (*Export, error)
 }
 
 // GetSegment reads one segment row with a strongly consistent read.
-func (s *Store) GetSegment(ctx context.Context, exportID string, segment int) (*Segment, error) {
-	var out *dynamodb.GetItemOutput
-	err := s.retry(ctx, func(ctx context.Context) error {
-		var err error
-		out, err = s.api.GetItem(ctx, &dynamodb.GetItemInput{
-			TableName: &s.table, Key: key(exportID, segSK(segment)), ConsistentRead: aws.Bool(true),
-		})
-		return classify(fmt.Sprintf("read segment %d of export %s", segment, exportID), err)
+func (s *Dynamo) GetSegment(ctx context.Context, exportID string, segment int) (*export.Segment, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.table, Key: key(exportID, segSK(segment)), ConsistentRead: aws.Bool(true),
 	})
+	err = classify(fmt.Sprintf("read segment %d of export %s", segment, exportID), err)
 	if err != nil {
 		return nil, err
 	}
 	if out.Item == nil {
-		return nil, fmt.Errorf("segment %d of export %s: %w", segment, exportID, ErrNotFound)
+		return nil, fmt.Errorf("segment %d of export %s: %w", segment, exportID, export.ErrNotFound)
 	}
 	return decodeSegment(exportID, out.Item)
 }
 
 // queryPages runs a Query page by page under the retry budget.
-func (s *Store) queryPages(ctx context.Context, op string, in *dynamodb.QueryInput, each func(*dynamodb.QueryOutput) error) error {
+func (s *Dynamo) queryPages(ctx context.Context, op string, in *dynamodb.QueryInput, each func(*dynamodb.QueryOutput) error) error {
 	in.TableName = &s.table
 	for {
-		var out *dynamodb.QueryOutput
-		err := s.retry(ctx, func(ctx context.Context) error {
-			var err error
-			out, err = s.api.Query(ctx, in)
-			return classify(op, err)
-		})
+		out, err := s.api.Query(ctx, in)
+		err = classify(op, err)
 		if err != nil {
 			return err
 		}
@@ -183,7 +198,7 @@ func (s *Store) queryPages(ctx context.Context, op string, in *dynamodb.QueryInp
 
 // query reads, strongly consistently, every row of the export whose sort
 // key starts with skPrefix.
-func (s *Store) query(ctx context.Context, exportID, skPrefix string, each func(map[string]types.AttributeValue) error) error {
+func (s *Dynamo) query(ctx context.Context, exportID, skPrefix string, each func(map[string]types.AttributeValue) error) error {
 	return s.queryPages(ctx, "query control table for export "+exportID, &dynamodb.QueryInput{
 		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :p)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
@@ -201,8 +216,8 @@ func (s *Store) query(ctx context.Context, exportID, skPrefix string, each func(
 }
 
 // ListSegments returns every segment row in segment order.
-func (s *Store) ListSegments(ctx context.Context, exportID string) ([]*Segment, error) {
-	var segs []*Segment
+func (s *Dynamo) ListSegments(ctx context.Context, exportID string) ([]*export.Segment, error) {
+	var segs []*export.Segment
 	err := s.query(ctx, exportID, "SEG#", func(item map[string]types.AttributeValue) error {
 		seg, err := decodeSegment(exportID, item)
 		if err == nil {
@@ -215,14 +230,14 @@ func (s *Store) ListSegments(ctx context.Context, exportID string) ([]*Segment, 
 
 // CountLeased counts the export's segments whose lease is live now: the
 // read-capacity cap is split among them.
-func (s *Store) CountLeased(ctx context.Context, exportID string) (int, error) {
+func (s *Dynamo) CountLeased(ctx context.Context, exportID string) (int, error) {
 	n := 0
 	err := s.queryPages(ctx, "count leased segments of export "+exportID, &dynamodb.QueryInput{
 		KeyConditionExpression:   aws.String("pk = :pk AND begins_with(sk, :p)"),
 		FilterExpression:         aws.String("#st = :run AND leaseExpiry > :now"),
 		ExpressionAttributeNames: map[string]string{"#st": "state"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(pk(exportID)), ":p": str("SEG#"), ":run": str(string(SegmentRunning)), ":now": num(ms(s.now())),
+			":pk": str(pk(exportID)), ":p": str("SEG#"), ":run": str(string(export.SegmentRunning)), ":now": num(ms(s.now())),
 		},
 		Select: types.SelectCount,
 	}, func(out *dynamodb.QueryOutput) error {
@@ -233,23 +248,21 @@ func (s *Store) CountLeased(ctx context.Context, exportID string) (int, error) {
 }
 
 // ListParts returns every committed part in (segment, part) order.
-func (s *Store) ListParts(ctx context.Context, exportID string) ([]Part, error) {
-	var parts []Part
+func (s *Dynamo) ListParts(ctx context.Context, exportID string) ([]export.Part, error) {
+	var parts []export.Part
 	err := s.query(ctx, exportID, "PART#", func(item map[string]types.AttributeValue) error {
 		var r partRow
 		if err := attributevalue.UnmarshalMap(item, &r); err != nil {
 			return fmt.Errorf("decode part row: %w", err)
 		}
-		parts = append(parts, Part(r))
+		parts = append(parts, export.Part(r))
 		return nil
 	})
 	return parts, err
 }
 
-// SetExportState moves an export from one of the states in from to to,
-// setting the extra attributes too. It returns ErrLeaseLost-free semantics:
-// (false, nil) when the export was not in any of from.
-func (s *Store) SetExportState(ctx context.Context, exportID string, from []ExportState, to ExportState, set map[string]types.AttributeValue) (bool, error) {
+// SetExportState implements Exports.
+func (s *Dynamo) SetExportState(ctx context.Context, exportID string, from []export.State, to export.State, u ExportUpdate) (bool, error) {
 	names := map[string]string{"#st": "state"}
 	values := map[string]types.AttributeValue{":to": str(string(to))}
 	update := "SET #st = :to"
@@ -263,28 +276,36 @@ func (s *Store) SetExportState(ctx context.Context, exportID string, from []Expo
 		cond += p
 	}
 	cond += ")"
-	i := 0
-	for k, v := range set {
-		n, p := "#a"+strconv.Itoa(i), ":a"+strconv.Itoa(i)
-		names[n], values[p] = k, v
-		update += ", " + n + " = " + p
-		i++
+	set := func(attr, placeholder string, v types.AttributeValue) {
+		update += ", " + attr + " = " + placeholder
+		values[placeholder] = v
 	}
-	err := s.retry(ctx, func(ctx context.Context) error {
-		_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: &s.table, Key: key(exportID, exportSK),
-			UpdateExpression: &update, ConditionExpression: &cond,
-			ExpressionAttributeNames: names, ExpressionAttributeValues: values,
-		})
-		return classify(fmt.Sprintf("set export %s to %s", exportID, to), err)
+	if !u.EndTime.IsZero() {
+		set("endTime", ":end", num(ms(u.EndTime)))
+	}
+	if u.LastError != "" {
+		set("lastError", ":err", str(u.LastError))
+	}
+	if u.ManifestSummaryKey != "" {
+		set("manifestSummaryKey", ":msk", str(u.ManifestSummaryKey))
+	}
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(exportID, exportSK),
+		UpdateExpression: &update, ConditionExpression: &cond,
+		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 	})
 	if isConditionFailed(err) {
 		return false, nil
 	}
-	if err == nil && to.Terminal() {
-		err = s.setActive(ctx, exportID, false)
+	if err != nil {
+		return false, classify(fmt.Sprintf("set export %s to %s", exportID, to), err)
 	}
-	return err == nil, err
+	if to.Terminal() {
+		if err := s.setActive(ctx, exportID, false); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // activePK holds one row per export that is not finished, so every worker
@@ -292,24 +313,22 @@ func (s *Store) SetExportState(ctx context.Context, exportID string, from []Expo
 const activePK = "ACTIVE"
 
 // setActive adds or removes the export's row in the active index.
-func (s *Store) setActive(ctx context.Context, exportID string, active bool) error {
+func (s *Dynamo) setActive(ctx context.Context, exportID string, active bool) error {
 	k := map[string]types.AttributeValue{"pk": str(activePK), "sk": str(exportID)}
-	return s.retry(ctx, func(ctx context.Context) error {
-		var err error
-		if active {
-			k["kind"] = str("active")
-			k["expiresAt"] = num(s.now().Add(Retention).Unix())
-			_, err = s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: k})
-		} else {
-			_, err = s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: k})
-		}
-		return classify("update active-export index for "+exportID, err)
-	})
+	var err error
+	if active {
+		k["kind"] = str("active")
+		k["expiresAt"] = num(s.now().Add(Retention).Unix())
+		_, err = s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: k})
+	} else {
+		_, err = s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: k})
+	}
+	return classify("update active-export index for "+exportID, err)
 }
 
 // ListActive returns the ids of exports not yet COMPLETED, FAILED or
 // CANCELLED (a row may linger briefly after; callers re-read the export).
-func (s *Store) ListActive(ctx context.Context) ([]string, error) {
+func (s *Dynamo) ListActive(ctx context.Context) ([]string, error) {
 	var ids []string
 	err := s.queryPages(ctx, "list active exports", &dynamodb.QueryInput{
 		KeyConditionExpression:    aws.String("pk = :pk"),
@@ -327,74 +346,63 @@ func (s *Store) ListActive(ctx context.Context) ([]string, error) {
 
 // Forget removes a finished export from the active index (the rescuer
 // tidies rows left behind by a crash between the two writes).
-func (s *Store) Forget(ctx context.Context, exportID string) error {
+func (s *Dynamo) Forget(ctx context.Context, exportID string) error {
 	return s.setActive(ctx, exportID, false)
 }
 
 // ClaimSegment takes the segment's lease for owner, starting a new attempt.
 // A segment is claimable when PENDING, or RUNNING with an expired lease. On
-// failure the error is a *NotClaimableError saying why.
-func (s *Store) ClaimSegment(ctx context.Context, exportID string, segment int, owner string, lease time.Duration) (*Segment, Lease, error) {
+// failure the error is a *export.NotClaimableError saying why.
+func (s *Dynamo) ClaimSegment(ctx context.Context, exportID string, segment int, owner string, lease time.Duration) (*export.Segment, export.Lease, error) {
 	now := s.now()
-	var out *dynamodb.UpdateItemOutput
-	err := s.retry(ctx, func(ctx context.Context) error {
-		var err error
-		out, err = s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                &s.table,
-			Key:                      key(exportID, segSK(segment)),
-			UpdateExpression:         aws.String("SET #st = :run, attempt = attempt + :one, #ow = :me, leaseExpiry = :exp, updatedAt = :now"),
-			ConditionExpression:      aws.String("attribute_exists(pk) AND (#st = :pending OR (#st = :run AND leaseExpiry < :now))"),
-			ExpressionAttributeNames: map[string]string{"#st": "state", "#ow": "owner"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":run": str(string(SegmentRunning)), ":pending": str(string(SegmentPending)),
-				":one": num(1), ":me": str(owner), ":exp": num(ms(now.Add(lease))), ":now": num(ms(now)),
-			},
-			ReturnValues: types.ReturnValueAllNew,
-		})
-		return classify(fmt.Sprintf("claim segment %d of export %s", segment, exportID), err)
+	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                &s.table,
+		Key:                      key(exportID, segSK(segment)),
+		UpdateExpression:         aws.String("SET #st = :run, attempt = attempt + :one, #ow = :me, leaseExpiry = :exp, updatedAt = :now"),
+		ConditionExpression:      aws.String("attribute_exists(pk) AND (#st = :pending OR (#st = :run AND leaseExpiry < :now))"),
+		ExpressionAttributeNames: map[string]string{"#st": "state", "#ow": "owner"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":run": str(string(export.SegmentRunning)), ":pending": str(string(export.SegmentPending)),
+			":one": num(1), ":me": str(owner), ":exp": num(ms(now.Add(lease))), ":now": num(ms(now)),
+		},
+		ReturnValues: types.ReturnValueAllNew,
 	})
+	err = classify(fmt.Sprintf("claim segment %d of export %s", segment, exportID), err)
 	if err != nil && !isConditionFailed(err) {
-		return nil, Lease{}, err
+		return nil, export.Lease{}, err
 	}
 	if err == nil {
 		seg, err := decodeSegment(exportID, out.Attributes)
 		if err != nil {
-			return nil, Lease{}, err
+			return nil, export.Lease{}, err
 		}
-		return seg, Lease{ExportID: exportID, Segment: segment, Attempt: seg.Attempt, Owner: owner}, nil
+		return seg, export.Lease{ExportID: exportID, Segment: segment, Attempt: seg.Attempt, Owner: owner}, nil
 	}
 	// The condition failed: either someone else holds it, it is finished,
 	// or an earlier try of this very call succeeded before its response was
 	// lost (owner names are unique per claim, so that case is recognisable).
 	seg, gerr := s.GetSegment(ctx, exportID, segment)
 	if gerr != nil {
-		return nil, Lease{}, gerr
+		return nil, export.Lease{}, gerr
 	}
-	if seg.State == SegmentRunning && seg.Owner == owner {
-		return seg, Lease{ExportID: exportID, Segment: segment, Attempt: seg.Attempt, Owner: owner}, nil
+	if seg.State == export.SegmentRunning && seg.Owner == owner {
+		return seg, export.Lease{ExportID: exportID, Segment: segment, Attempt: seg.Attempt, Owner: owner}, nil
 	}
-	return nil, Lease{}, &NotClaimableError{State: seg.State, Owner: seg.Owner, LeaseExpiry: seg.LeaseExpiry}
+	return nil, export.Lease{}, &export.NotClaimableError{State: seg.State, Owner: seg.Owner, LeaseExpiry: seg.LeaseExpiry}
 }
 
-func leaseCondition(l Lease) (string, map[string]string, map[string]types.AttributeValue) {
+func leaseCondition(l export.Lease) (string, map[string]string, map[string]types.AttributeValue) {
 	return "#st = :run AND attempt = :att AND #ow = :me",
 		map[string]string{"#st": "state", "#ow": "owner"},
 		map[string]types.AttributeValue{
-			":run": str(string(SegmentRunning)), ":att": num(int64(l.Attempt)), ":me": str(l.Owner),
+			":run": str(string(export.SegmentRunning)), ":att": num(int64(l.Attempt)), ":me": str(l.Owner),
 		}
 }
 
-// Heartbeat extends the lease. ErrLeaseLost means stop now.
-func (s *Store) Heartbeat(ctx context.Context, l Lease, lease time.Duration) error {
-	now := s.now()
-	return s.updateLeased(ctx, l, "heartbeat", "SET leaseExpiry = :exp, updatedAt = :now",
-		map[string]types.AttributeValue{":exp": num(ms(now.Add(lease))), ":now": num(ms(now))})
-}
-
-// HeartbeatProgress is Heartbeat that also records how many items the
-// attempt has read so far, committed or not, so progress moves between
-// part commits (which, with large parts, are minutes apart).
-func (s *Store) HeartbeatProgress(ctx context.Context, l Lease, lease time.Duration, liveItems int64) error {
+// Heartbeat extends the lease and records how many items the attempt has
+// read so far, committed or not, so progress moves between part commits
+// (which, with large parts, are minutes apart).
+func (s *Dynamo) Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, liveItems int64) error {
 	now := s.now()
 	return s.updateLeased(ctx, l, "heartbeat", "SET leaseExpiry = :exp, updatedAt = :now, liveItems = :live",
 		map[string]types.AttributeValue{":exp": num(ms(now.Add(lease))), ":now": num(ms(now)), ":live": num(liveItems)})
@@ -402,26 +410,24 @@ func (s *Store) HeartbeatProgress(ctx context.Context, l Lease, lease time.Durat
 
 // updateLeased runs one update of the segment row, conditional on the
 // caller still holding lease l (the fencing token).
-func (s *Store) updateLeased(ctx context.Context, l Lease, op, update string, extra map[string]types.AttributeValue) error {
+func (s *Dynamo) updateLeased(ctx context.Context, l export.Lease, op, update string, extra map[string]types.AttributeValue) error {
 	cond, names, values := leaseCondition(l)
 	maps.Copy(values, extra)
-	err := s.retry(ctx, func(ctx context.Context) error {
-		_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: &s.table, Key: key(l.ExportID, segSK(l.Segment)),
-			UpdateExpression:          &update,
-			ConditionExpression:       &cond,
-			ExpressionAttributeNames:  names,
-			ExpressionAttributeValues: values,
-		})
-		return classify(op+" "+l.String(), err)
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(l.ExportID, segSK(l.Segment)),
+		UpdateExpression:          &update,
+		ConditionExpression:       &cond,
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
 	})
+	err = classify(op+" "+l.String(), err)
 	if isConditionFailed(err) {
-		return fmt.Errorf("%s %s: %w", op, l, ErrLeaseLost)
+		return fmt.Errorf("%s %s: %w", op, l, export.ErrLeaseLost)
 	}
 	return err
 }
 
-func (s *Store) partPut(l Lease, p Part) types.TransactWriteItem {
+func (s *Dynamo) partPut(l export.Lease, p export.Part) types.TransactWriteItem {
 	item := key(l.ExportID, partSK(p.Segment, p.Part))
 	row, _ := attributevalue.MarshalMap(partRow(p))
 	for k, v := range row {
@@ -434,13 +440,13 @@ func (s *Store) partPut(l Lease, p Part) types.TransactWriteItem {
 	return types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: item}}
 }
 
-func (s *Store) exportRunningCheck(exportID string) types.TransactWriteItem {
+func (s *Dynamo) exportRunningCheck(exportID string) types.TransactWriteItem {
 	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
 		TableName: &s.table, Key: key(exportID, exportSK),
 		ConditionExpression:      aws.String("#st IN (:pending, :running)"),
 		ExpressionAttributeNames: map[string]string{"#st": "state"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pending": str(string(ExportPending)), ":running": str(string(ExportRunning)),
+			":pending": str(string(export.Pending)), ":running": str(string(export.Running)),
 		},
 	}}
 }
@@ -449,7 +455,7 @@ func (s *Store) exportRunningCheck(exportID string) types.TransactWriteItem {
 // transaction, also extending the lease. The export must still be PENDING
 // (the coordinator is still enqueueing) or RUNNING: a cancelled export
 // rejects it like a lost lease.
-func (s *Store) CommitPart(ctx context.Context, l Lease, p Part, cp Checkpoint, lease time.Duration) error {
+func (s *Dynamo) CommitPart(ctx context.Context, l export.Lease, p export.Part, cp export.Checkpoint, lease time.Duration) error {
 	cond, names, values := leaseCondition(l)
 	now := s.now()
 	values[":np"] = num(int64(cp.NextPart))
@@ -474,12 +480,10 @@ func (s *Store) CommitPart(ctx context.Context, l Lease, p Part, cp Checkpoint, 
 		}},
 		s.exportRunningCheck(l.ExportID),
 	}
-	err := s.retry(ctx, func(ctx context.Context) error {
-		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-		return classify(fmt.Sprintf("commit part %d of %s", p.Part, l), err)
-	})
+	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	err = classify(fmt.Sprintf("commit part %d of %s", p.Part, l), err)
 	if isConditionFailed(err) {
-		return fmt.Errorf("commit part %d of %s: %w", p.Part, l, ErrLeaseLost)
+		return fmt.Errorf("commit part %d of %s: %w", p.Part, l, export.ErrLeaseLost)
 	}
 	return err
 }
@@ -487,10 +491,10 @@ func (s *Store) CommitPart(ctx context.Context, l Lease, p Part, cp Checkpoint, 
 // CompleteSegment marks the segment DONE with its final totals (and final
 // part, if any) and adds them to the export's counters, atomically: a
 // segment is counted exactly once however often this is retried.
-func (s *Store) CompleteSegment(ctx context.Context, l Lease, last *Part, cp Checkpoint) error {
+func (s *Dynamo) CompleteSegment(ctx context.Context, l export.Lease, last *export.Part, cp export.Checkpoint) error {
 	cond, names, values := leaseCondition(l)
 	now := s.now()
-	values[":done"] = str(string(SegmentDone))
+	values[":done"] = str(string(export.SegmentDone))
 	values[":np"] = num(int64(cp.NextPart))
 	values[":ic"] = num(cp.ItemCount)
 	values[":by"] = num(cp.Bytes)
@@ -518,27 +522,25 @@ func (s *Store) CompleteSegment(ctx context.Context, l Lease, last *Part, cp Che
 			ExpressionAttributeNames: map[string]string{"#st": "state", "#by": "bytes"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":one": num(1), ":ic": num(cp.ItemCount), ":by": num(cp.Bytes), ":pc": num(parts),
-				":pending": str(string(ExportPending)), ":running": str(string(ExportRunning)),
+				":pending": str(string(export.Pending)), ":running": str(string(export.Running)),
 			},
 		}},
 	)
-	err := s.retry(ctx, func(ctx context.Context) error {
-		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-		return classify("complete "+l.String(), err)
-	})
+	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	err = classify("complete "+l.String(), err)
 	if isConditionFailed(err) {
 		// An earlier try may have landed before its response was lost.
-		if seg, gerr := s.GetSegment(ctx, l.ExportID, l.Segment); gerr == nil && seg.State == SegmentDone && seg.Attempt == l.Attempt {
+		if seg, gerr := s.GetSegment(ctx, l.ExportID, l.Segment); gerr == nil && seg.State == export.SegmentDone && seg.Attempt == l.Attempt {
 			return nil
 		}
-		return fmt.Errorf("complete %s: %w", l, ErrLeaseLost)
+		return fmt.Errorf("complete %s: %w", l, export.ErrLeaseLost)
 	}
 	return err
 }
 
 // ReleaseSegment gives the lease up early (graceful drain) so another
 // worker can continue from the last checkpoint at once.
-func (s *Store) ReleaseSegment(ctx context.Context, l Lease, reason string) error {
+func (s *Dynamo) ReleaseSegment(ctx context.Context, l export.Lease, reason string) error {
 	return s.updateLeased(ctx, l, "release", "SET leaseExpiry = :zero, updatedAt = :now, lastError = :why",
 		map[string]types.AttributeValue{":zero": num(0), ":now": num(ms(s.now())), ":why": str(reason)})
 }
@@ -546,7 +548,7 @@ func (s *Store) ReleaseSegment(ctx context.Context, l Lease, reason string) erro
 // FailSegment records a failed attempt. With final it marks the segment
 // FAILED and counts it on the export; otherwise it releases the lease so
 // the next delivery retries from the last checkpoint.
-func (s *Store) FailSegment(ctx context.Context, l Lease, reason string, final bool) error {
+func (s *Dynamo) FailSegment(ctx context.Context, l export.Lease, reason string, final bool) error {
 	cond, names, values := leaseCondition(l)
 	now := s.now()
 	values[":zero"] = num(0)
@@ -556,7 +558,7 @@ func (s *Store) FailSegment(ctx context.Context, l Lease, reason string, final b
 	update := "SET leaseExpiry = :zero, updatedAt = :now, lastError = :why ADD failures :one"
 	if final {
 		update = "SET #st = :failed, leaseExpiry = :zero, updatedAt = :now, lastError = :why ADD failures :one"
-		values[":failed"] = str(string(SegmentFailed))
+		values[":failed"] = str(string(export.SegmentFailed))
 	}
 	items := []types.TransactWriteItem{{Update: &types.Update{
 		TableName: &s.table, Key: key(l.ExportID, segSK(l.Segment)),
@@ -572,12 +574,10 @@ func (s *Store) FailSegment(ctx context.Context, l Lease, reason string, final b
 			},
 		}})
 	}
-	err := s.retry(ctx, func(ctx context.Context) error {
-		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-		return classify("record failure of "+l.String(), err)
-	})
+	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	err = classify("record failure of "+l.String(), err)
 	if isConditionFailed(err) {
-		return fmt.Errorf("record failure of %s: %w", l, ErrLeaseLost)
+		return fmt.Errorf("record failure of %s: %w", l, export.ErrLeaseLost)
 	}
 	return err
 }
@@ -585,7 +585,7 @@ func (s *Store) FailSegment(ctx context.Context, l Lease, reason string, final b
 // FailUnleased marks a segment FAILED without holding its lease: the
 // rescuer does this for work parked in the dead-letter queue. It only acts
 // on a segment that is not DONE or FAILED and whose lease has expired.
-func (s *Store) FailUnleased(ctx context.Context, exportID string, segment int, reason string) (bool, error) {
+func (s *Dynamo) FailUnleased(ctx context.Context, exportID string, segment int, reason string) (bool, error) {
 	now := s.now()
 	items := []types.TransactWriteItem{
 		{Update: &types.Update{
@@ -594,8 +594,8 @@ func (s *Store) FailUnleased(ctx context.Context, exportID string, segment int, 
 			ConditionExpression:      aws.String("#st IN (:pending, :run) AND (leaseExpiry < :now OR attribute_not_exists(leaseExpiry))"),
 			ExpressionAttributeNames: map[string]string{"#st": "state"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":failed": str(string(SegmentFailed)), ":pending": str(string(SegmentPending)),
-				":run": str(string(SegmentRunning)), ":why": str(reason), ":now": num(ms(now)),
+				":failed": str(string(export.SegmentFailed)), ":pending": str(string(export.SegmentPending)),
+				":run": str(string(export.SegmentRunning)), ":why": str(reason), ":now": num(ms(now)),
 			},
 		}},
 		{Update: &types.Update{
@@ -606,10 +606,8 @@ func (s *Store) FailUnleased(ctx context.Context, exportID string, segment int, 
 			},
 		}},
 	}
-	err := s.retry(ctx, func(ctx context.Context) error {
-		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-		return classify(fmt.Sprintf("fail segment %d of export %s", segment, exportID), err)
-	})
+	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	err = classify(fmt.Sprintf("fail segment %d of export %s", segment, exportID), err)
 	if isConditionFailed(err) {
 		return false, nil
 	}
@@ -619,14 +617,14 @@ func (s *Store) FailUnleased(ctx context.Context, exportID string, segment int, 
 // ResetFailed turns every FAILED segment back to PENDING, keeping its
 // checkpoint so the retry resumes rather than restarts, and reopens the
 // export. It returns the segments reset.
-func (s *Store) ResetFailed(ctx context.Context, exportID string) ([]int, error) {
+func (s *Dynamo) ResetFailed(ctx context.Context, exportID string) ([]int, error) {
 	segs, err := s.ListSegments(ctx, exportID)
 	if err != nil {
 		return nil, err
 	}
 	var reset []int
 	for _, seg := range segs {
-		if seg.State != SegmentFailed {
+		if seg.State != export.SegmentFailed {
 			continue
 		}
 		items := []types.TransactWriteItem{
@@ -636,7 +634,7 @@ func (s *Store) ResetFailed(ctx context.Context, exportID string) ([]int, error)
 				ConditionExpression:      aws.String("#st = :failed"),
 				ExpressionAttributeNames: map[string]string{"#st": "state"},
 				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":pending": str(string(SegmentPending)), ":failed": str(string(SegmentFailed)),
+					":pending": str(string(export.SegmentPending)), ":failed": str(string(export.SegmentFailed)),
 					":zero": num(0), ":now": num(ms(s.now())),
 				},
 			}},
@@ -646,14 +644,12 @@ func (s *Store) ResetFailed(ctx context.Context, exportID string) ([]int, error)
 				ConditionExpression:      aws.String("#st IN (:running, :failed)"),
 				ExpressionAttributeNames: map[string]string{"#st": "state"},
 				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":minus": num(-1), ":running": str(string(ExportRunning)), ":failed": str(string(ExportFailed)),
+					":minus": num(-1), ":running": str(string(export.Running)), ":failed": str(string(export.Failed)),
 				},
 			}},
 		}
-		err := s.retry(ctx, func(ctx context.Context) error {
-			_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-			return classify(fmt.Sprintf("reset segment %d of export %s", seg.Segment, exportID), err)
-		})
+		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		err = classify(fmt.Sprintf("reset segment %d of export %s", seg.Segment, exportID), err)
 		if isConditionFailed(err) {
 			continue // someone else reset it, or the export moved on
 		}
@@ -671,21 +667,19 @@ func (s *Store) ResetFailed(ctx context.Context, exportID string) ([]int, error)
 // RequeueExpired makes a RUNNING segment whose lease expired PENDING again,
 // so a fresh message can be claimed immediately. It is conditional on the
 // lease the caller saw, so it never races a live worker.
-func (s *Store) RequeueExpired(ctx context.Context, seg *Segment) (bool, error) {
+func (s *Dynamo) RequeueExpired(ctx context.Context, seg *export.Segment) (bool, error) {
 	now := s.now()
-	err := s.retry(ctx, func(ctx context.Context) error {
-		_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: &s.table, Key: key(seg.ExportID, segSK(seg.Segment)),
-			UpdateExpression:         aws.String("SET #st = :pending, updatedAt = :now"),
-			ConditionExpression:      aws.String("#st = :run AND attempt = :att AND leaseExpiry < :now"),
-			ExpressionAttributeNames: map[string]string{"#st": "state"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":pending": str(string(SegmentPending)), ":run": str(string(SegmentRunning)),
-				":att": num(int64(seg.Attempt)), ":now": num(ms(now)),
-			},
-		})
-		return classify(fmt.Sprintf("requeue segment %d of export %s", seg.Segment, seg.ExportID), err)
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(seg.ExportID, segSK(seg.Segment)),
+		UpdateExpression:         aws.String("SET #st = :pending, updatedAt = :now"),
+		ConditionExpression:      aws.String("#st = :run AND attempt = :att AND leaseExpiry < :now"),
+		ExpressionAttributeNames: map[string]string{"#st": "state"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pending": str(string(export.SegmentPending)), ":run": str(string(export.SegmentRunning)),
+			":att": num(int64(seg.Attempt)), ":now": num(ms(now)),
+		},
 	})
+	err = classify(fmt.Sprintf("requeue segment %d of export %s", seg.Segment, seg.ExportID), err)
 	if isConditionFailed(err) {
 		return false, nil
 	}
@@ -695,26 +689,21 @@ func (s *Store) RequeueExpired(ctx context.Context, seg *Segment) (bool, error) 
 // ClaimFinalize lets exactly one process write the manifests: it moves a
 // RUNNING export whose segments are all done to FINALIZING, or takes over a
 // FINALIZING export whose finalizer's claim has expired.
-func (s *Store) ClaimFinalize(ctx context.Context, exportID string, total int, lease time.Duration) (bool, error) {
+func (s *Dynamo) ClaimFinalize(ctx context.Context, exportID string, total int, lease time.Duration) (bool, error) {
 	now := s.now()
-	err := s.retry(ctx, func(ctx context.Context) error {
-		_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: &s.table, Key: key(exportID, exportSK),
-			UpdateExpression:         aws.String("SET #st = :fin, finalizeLease = :exp"),
-			ConditionExpression:      aws.String("segmentsDone = :total AND (#st = :running OR (#st = :fin AND finalizeLease < :now))"),
-			ExpressionAttributeNames: map[string]string{"#st": "state"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":fin": str(string(ExportFinalizing)), ":running": str(string(ExportRunning)),
-				":total": num(int64(total)), ":exp": num(ms(now.Add(lease))), ":now": num(ms(now)),
-			},
-		})
-		return classify("claim finalization of export "+exportID, err)
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(exportID, exportSK),
+		UpdateExpression:         aws.String("SET #st = :fin, finalizeLease = :exp"),
+		ConditionExpression:      aws.String("segmentsDone = :total AND (#st = :running OR (#st = :fin AND finalizeLease < :now))"),
+		ExpressionAttributeNames: map[string]string{"#st": "state"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":fin": str(string(export.Finalizing)), ":running": str(string(export.Running)),
+			":total": num(int64(total)), ":exp": num(ms(now.Add(lease))), ":now": num(ms(now)),
+		},
 	})
+	err = classify("claim finalization of export "+exportID, err)
 	if isConditionFailed(err) {
 		return false, nil
 	}
 	return err == nil, err
 }
-
-// IsLeaseLost reports whether err means the caller no longer owns its work.
-func IsLeaseLost(err error) bool { return errors.Is(err, ErrLeaseLost) }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/ddbfleet/ddbfleet/shared/awsclient"
 	"github.com/ddbfleet/ddbfleet/shared/controltable"
+	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
 	"github.com/ddbfleet/ddbfleet/shared/fleettest"
 )
@@ -35,7 +36,7 @@ type env struct {
 	ddb   *dynamodb.Client
 	table string
 	clock *fleettest.Clock
-	store *controltable.Store
+	store controltable.Store
 }
 
 func newEnv(t *testing.T) *env {
@@ -51,7 +52,7 @@ func newEnv(t *testing.T) *env {
 	clk := fleettest.NewClock(time.Now().Truncate(time.Millisecond))
 	// A condition failure is never retried, so a short budget only affects
 	// genuine server hiccups.
-	store := controltable.New(c.DynamoDB, table, clk.Now).WithRetryPolicy(fault.DefaultPolicy.Instant())
+	store := controltable.WithRetry(controltable.NewDynamo(c.DynamoDB, table, clk), fault.DefaultPolicy.Instant())
 	return &env{t: t, ctx: ctx, ddb: c.DynamoDB, table: table, clock: clk, store: store}
 }
 
@@ -59,32 +60,32 @@ func newEnv(t *testing.T) *env {
 func (e *env) export(n int, running bool) string {
 	e.t.Helper()
 	id := fleettest.Unique("exp-")
-	require.NoError(e.t, e.store.CreateExport(e.ctx, &controltable.Export{
+	require.NoError(e.t, e.store.CreateExport(e.ctx, &export.Export{
 		ExportID: id, Table: "orders", Bucket: "b", Prefix: "p", SegmentsTotal: n, StartTime: e.clock.Now(),
 	}))
 	if running {
-		ok, err := e.store.SetExportState(e.ctx, id, []controltable.ExportState{controltable.ExportPending}, controltable.ExportRunning, nil)
+		ok, err := e.store.SetExportState(e.ctx, id, []export.State{export.Pending}, export.Running, controltable.ExportUpdate{})
 		require.NoError(e.t, err)
 		require.True(e.t, ok)
 	}
 	return id
 }
 
-func (e *env) getExport(id string) *controltable.Export {
+func (e *env) getExport(id string) *export.Export {
 	e.t.Helper()
 	x, err := e.store.GetExport(e.ctx, id)
 	require.NoError(e.t, err)
 	return x
 }
 
-func (e *env) getSegment(id string, seg int) *controltable.Segment {
+func (e *env) getSegment(id string, seg int) *export.Segment {
 	e.t.Helper()
 	s, err := e.store.GetSegment(e.ctx, id, seg)
 	require.NoError(e.t, err)
 	return s
 }
 
-func (e *env) claim(id string, seg int, owner string) controltable.Lease {
+func (e *env) claim(id string, seg int, owner string) export.Lease {
 	e.t.Helper()
 	_, l, err := e.store.ClaimSegment(e.ctx, id, seg, owner, lease)
 	require.NoError(e.t, err)
@@ -107,8 +108,8 @@ func cursor(k string) map[string]types.AttributeValue {
 	}
 }
 
-func part(l controltable.Lease, n int, items int64) controltable.Part {
-	return controltable.Part{
+func part(l export.Lease, n int, items int64) export.Part {
+	return export.Part{
 		Segment: l.Segment, Part: n, Attempt: l.Attempt, ItemCount: items, Bytes: items * 10,
 		Key: fmt.Sprintf("data/s%06d-%06d-a%d.json.gz", l.Segment, n, l.Attempt), MD5: "bWQ1", ETag: "etag",
 	}
@@ -130,29 +131,29 @@ func TestCreateExport(t *testing.T) {
 	// 30 segments: more than one BatchWriteItem of 25.
 	id := e.export(30, false)
 	x := e.getExport(id)
-	require.Equal(t, controltable.ExportPending, x.State)
+	require.Equal(t, export.Pending, x.State)
 	require.Equal(t, 30, x.SegmentsTotal)
 	require.Equal(t, "orders", x.Table)
-	require.Equal(t, "p/AWSDynamoDB/"+id+"/", x.ExportRoot())
+	require.Equal(t, "p/AWSDynamoDB/"+id+"/", x.Root())
 	segs, err := e.store.ListSegments(e.ctx, id)
 	require.NoError(t, err)
 	require.Len(t, segs, 30)
 	for i, s := range segs {
 		require.Equal(t, i, s.Segment, "segments come back in order")
-		require.Equal(t, controltable.SegmentPending, s.State)
+		require.Equal(t, export.SegmentPending, s.State)
 		require.Equal(t, 0, s.Attempt)
 		require.Nil(t, s.Cursor)
 	}
 	require.Contains(t, e.active(), id, "a new export is in the active index")
 
-	err = e.store.CreateExport(e.ctx, &controltable.Export{ExportID: id, SegmentsTotal: 3})
-	require.ErrorIs(t, err, controltable.ErrExists)
+	err = e.store.CreateExport(e.ctx, &export.Export{ExportID: id, SegmentsTotal: 3})
+	require.ErrorIs(t, err, export.ErrExists)
 	require.Equal(t, 30, e.getExport(id).SegmentsTotal, "the existing export is untouched")
 
 	_, err = e.store.GetExport(e.ctx, "no-such-export")
-	require.ErrorIs(t, err, controltable.ErrNotFound)
+	require.ErrorIs(t, err, export.ErrNotFound)
 	_, err = e.store.GetSegment(e.ctx, id, 30)
-	require.ErrorIs(t, err, controltable.ErrNotFound)
+	require.ErrorIs(t, err, export.ErrNotFound)
 }
 
 func TestClaimLeaseAndFencing(t *testing.T) {
@@ -161,7 +162,7 @@ func TestClaimLeaseAndFencing(t *testing.T) {
 
 	seg, l1, err := e.store.ClaimSegment(e.ctx, id, 0, "w1/a", lease)
 	require.NoError(t, err)
-	require.Equal(t, controltable.SegmentRunning, seg.State)
+	require.Equal(t, export.SegmentRunning, seg.State)
 	require.Equal(t, 1, seg.Attempt)
 	require.Equal(t, 1, l1.Attempt)
 	require.Equal(t, "w1/a", seg.Owner)
@@ -174,26 +175,26 @@ func TestClaimLeaseAndFencing(t *testing.T) {
 
 	// A second worker cannot take a live lease.
 	_, _, err = e.store.ClaimSegment(e.ctx, id, 0, "w2/b", lease)
-	var nc *controltable.NotClaimableError
+	var nc *export.NotClaimableError
 	require.ErrorAs(t, err, &nc)
-	require.Equal(t, controltable.SegmentRunning, nc.State)
+	require.Equal(t, export.SegmentRunning, nc.State)
 	require.Equal(t, "w1/a", nc.Owner)
 
 	// Heartbeats keep it alive past the first expiry.
 	e.clock.Advance(20 * time.Second)
-	require.NoError(t, e.store.Heartbeat(e.ctx, l1, lease))
+	require.NoError(t, e.store.Heartbeat(e.ctx, l1, lease, 0))
 	e.clock.Advance(20 * time.Second)
 	_, _, err = e.store.ClaimSegment(e.ctx, id, 0, "w2/b", lease)
 	require.ErrorAs(t, err, &nc, "the heartbeat extended the lease")
 
 	// A heartbeat with progress records what was read before any commit.
-	require.NoError(t, e.store.HeartbeatProgress(e.ctx, l1, lease, 42))
+	require.NoError(t, e.store.Heartbeat(e.ctx, l1, lease, 42))
 	live, err := e.store.GetSegment(e.ctx, id, 0)
 	require.NoError(t, err)
 	require.EqualValues(t, 42, live.LiveItems)
 	require.EqualValues(t, 0, live.ItemCount, "progress is not a commit")
 
-	cp := controltable.Checkpoint{Cursor: cursor("k100"), NextPart: 1, ItemCount: 100, Bytes: 1000, Pages: 2}
+	cp := export.Checkpoint{Cursor: cursor("k100"), NextPart: 1, ItemCount: 100, Bytes: 1000, Pages: 2}
 	require.NoError(t, e.store.CommitPart(e.ctx, l1, part(l1, 0, 100), cp, lease))
 
 	// w1 goes quiet; after its lease expires w2 takes over as attempt 2
@@ -214,20 +215,20 @@ func TestClaimLeaseAndFencing(t *testing.T) {
 		name string
 		err  error
 	}{
-		{"Heartbeat", e.store.Heartbeat(e.ctx, l1, lease)},
-		{"CommitPart", e.store.CommitPart(e.ctx, l1, part(l1, 1, 5), controltable.Checkpoint{Cursor: cursor("zombie"), NextPart: 2, ItemCount: 105}, lease)},
-		{"CompleteSegment", e.store.CompleteSegment(e.ctx, l1, nil, controltable.Checkpoint{NextPart: 1, ItemCount: 100})},
+		{"Heartbeat", e.store.Heartbeat(e.ctx, l1, lease, 0)},
+		{"CommitPart", e.store.CommitPart(e.ctx, l1, part(l1, 1, 5), export.Checkpoint{Cursor: cursor("zombie"), NextPart: 2, ItemCount: 105}, lease)},
+		{"CompleteSegment", e.store.CompleteSegment(e.ctx, l1, nil, export.Checkpoint{NextPart: 1, ItemCount: 100})},
 		{"ReleaseSegment", e.store.ReleaseSegment(e.ctx, l1, "drain")},
 		{"FailSegment", e.store.FailSegment(e.ctx, l1, "boom", false)},
 		{"FailSegmentFinal", e.store.FailSegment(e.ctx, l1, "boom", true)},
 	}
 	for _, z := range zombie {
-		require.ErrorIs(t, z.err, controltable.ErrLeaseLost, z.name)
-		require.True(t, controltable.IsLeaseLost(z.err), z.name)
+		require.ErrorIs(t, z.err, export.ErrLeaseLost, z.name)
+		require.True(t, export.IsLeaseLost(z.err), z.name)
 		require.Contains(t, z.err.Error(), "attempt 1", "%s: the error names the lost lease", z.name)
 	}
 	after := e.getSegment(id, 0)
-	require.Equal(t, controltable.SegmentRunning, after.State)
+	require.Equal(t, export.SegmentRunning, after.State)
 	require.Equal(t, 2, after.Attempt)
 	require.Equal(t, "w2/b", after.Owner)
 	require.Equal(t, cp.Cursor, after.Cursor, "the zombie's checkpoint did not land")
@@ -242,7 +243,7 @@ func TestClaimLeaseAndFencing(t *testing.T) {
 	require.Zero(t, x.SegmentsFailed)
 
 	// The new owner's writes go through.
-	require.NoError(t, e.store.Heartbeat(e.ctx, l2, lease))
+	require.NoError(t, e.store.Heartbeat(e.ctx, l2, lease, 0))
 	require.NoError(t, e.store.ReleaseSegment(e.ctx, l2, "released by draining worker"))
 	// A released segment is claimable at once, from the same checkpoint.
 	seg3, l3, err := e.store.ClaimSegment(e.ctx, id, 0, "w3/c", lease)
@@ -256,9 +257,9 @@ func TestCompleteSegmentCountsOnce(t *testing.T) {
 	e := newEnv(t)
 	id := e.export(2, true)
 	l := e.claim(id, 1, "w1/a")
-	require.NoError(t, e.store.CommitPart(e.ctx, l, part(l, 0, 10), controltable.Checkpoint{Cursor: cursor("k10"), NextPart: 1, ItemCount: 10, Bytes: 100, Pages: 1}, lease))
+	require.NoError(t, e.store.CommitPart(e.ctx, l, part(l, 0, 10), export.Checkpoint{Cursor: cursor("k10"), NextPart: 1, ItemCount: 10, Bytes: 100, Pages: 1}, lease))
 	last := part(l, 1, 15)
-	final := controltable.Checkpoint{NextPart: 2, ItemCount: 25, Bytes: 250, Pages: 3}
+	final := export.Checkpoint{NextPart: 2, ItemCount: 25, Bytes: 250, Pages: 3}
 	require.NoError(t, e.store.CompleteSegment(e.ctx, l, &last, final))
 	// The retry of a completion whose response was lost is a no-op.
 	require.NoError(t, e.store.CompleteSegment(e.ctx, l, &last, final))
@@ -269,7 +270,7 @@ func TestCompleteSegmentCountsOnce(t *testing.T) {
 	require.EqualValues(t, 250, x.Bytes)
 	require.Equal(t, 2, x.Parts)
 	s := e.getSegment(id, 1)
-	require.Equal(t, controltable.SegmentDone, s.State)
+	require.Equal(t, export.SegmentDone, s.State)
 	require.Nil(t, s.Cursor, "a finished segment has no cursor")
 	require.Equal(t, 2, s.NextPart)
 	parts, err := e.store.ListParts(e.ctx, id)
@@ -279,23 +280,23 @@ func TestCompleteSegmentCountsOnce(t *testing.T) {
 	// A DONE segment is never claimed again, even once its lease is past.
 	e.clock.Advance(2 * lease)
 	_, _, err = e.store.ClaimSegment(e.ctx, id, 1, "w2/b", lease)
-	var nc *controltable.NotClaimableError
+	var nc *export.NotClaimableError
 	require.ErrorAs(t, err, &nc)
-	require.Equal(t, controltable.SegmentDone, nc.State)
+	require.Equal(t, export.SegmentDone, nc.State)
 }
 
 func TestFailSegmentAndResetFailed(t *testing.T) {
 	e := newEnv(t)
 	id := e.export(2, true)
 	l1 := e.claim(id, 0, "w1/a")
-	cp := controltable.Checkpoint{Cursor: cursor("k42"), NextPart: 3, ItemCount: 42, Bytes: 420, Pages: 4}
+	cp := export.Checkpoint{Cursor: cursor("k42"), NextPart: 3, ItemCount: 42, Bytes: 420, Pages: 4}
 	require.NoError(t, e.store.CommitPart(e.ctx, l1, part(l1, 2, 42), cp, lease))
 
 	// A retryable failure releases the lease: the next delivery retries
 	// at once, from the checkpoint.
 	require.NoError(t, e.store.FailSegment(e.ctx, l1, "throttled", false))
 	s := e.getSegment(id, 0)
-	require.Equal(t, controltable.SegmentRunning, s.State)
+	require.Equal(t, export.SegmentRunning, s.State)
 	require.Equal(t, 1, s.Failures)
 	require.Equal(t, "throttled", s.LastError)
 	l2 := e.claim(id, 0, "w2/b")
@@ -304,18 +305,18 @@ func TestFailSegmentAndResetFailed(t *testing.T) {
 	// A final failure parks the segment and counts it on the export.
 	require.NoError(t, e.store.FailSegment(e.ctx, l2, "poison item", true))
 	s = e.getSegment(id, 0)
-	require.Equal(t, controltable.SegmentFailed, s.State)
+	require.Equal(t, export.SegmentFailed, s.State)
 	require.Equal(t, 2, s.Failures)
 	x := e.getExport(id)
 	require.Equal(t, 1, x.SegmentsFailed)
 	require.Contains(t, x.LastError, "segment 0: poison item")
 	_, _, err := e.store.ClaimSegment(e.ctx, id, 0, "w3/c", lease)
-	var nc *controltable.NotClaimableError
+	var nc *export.NotClaimableError
 	require.ErrorAs(t, err, &nc)
-	require.Equal(t, controltable.SegmentFailed, nc.State)
+	require.Equal(t, export.SegmentFailed, nc.State)
 
 	// The export settles as FAILED and leaves the active index.
-	ok, err := e.store.SetExportState(e.ctx, id, []controltable.ExportState{controltable.ExportRunning}, controltable.ExportFailed, nil)
+	ok, err := e.store.SetExportState(e.ctx, id, []export.State{export.Running}, export.Failed, controltable.ExportUpdate{})
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.NotContains(t, e.active(), id)
@@ -326,13 +327,13 @@ func TestFailSegmentAndResetFailed(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []int{0}, reset)
 	s = e.getSegment(id, 0)
-	require.Equal(t, controltable.SegmentPending, s.State)
+	require.Equal(t, export.SegmentPending, s.State)
 	require.Zero(t, s.Failures)
 	require.Equal(t, cp.Cursor, s.Cursor, "a retry resumes, it does not restart")
 	require.Equal(t, 3, s.NextPart)
 	require.EqualValues(t, 42, s.ItemCount)
 	x = e.getExport(id)
-	require.Equal(t, controltable.ExportRunning, x.State)
+	require.Equal(t, export.Running, x.State)
 	require.Zero(t, x.SegmentsFailed)
 	require.Contains(t, e.active(), id)
 
@@ -354,12 +355,12 @@ func TestClaimFinalizeWinsOnce(t *testing.T) {
 
 	for seg := range 2 {
 		l := e.claim(id, seg, fmt.Sprintf("w%d", seg))
-		require.NoError(t, e.store.CompleteSegment(e.ctx, l, nil, controltable.Checkpoint{}))
+		require.NoError(t, e.store.CompleteSegment(e.ctx, l, nil, export.Checkpoint{}))
 	}
 	won, err = e.store.ClaimFinalize(e.ctx, id, 2, time.Minute)
 	require.NoError(t, err)
 	require.True(t, won)
-	require.Equal(t, controltable.ExportFinalizing, e.getExport(id).State)
+	require.Equal(t, export.Finalizing, e.getExport(id).State)
 	won, err = e.store.ClaimFinalize(e.ctx, id, 2, time.Minute)
 	require.NoError(t, err)
 	require.False(t, won, "a live finalizer is not displaced")
@@ -377,27 +378,27 @@ func TestSetExportStateAndActiveIndex(t *testing.T) {
 	id := e.export(1, false)
 	other := e.export(1, true)
 
-	ok, err := e.store.SetExportState(e.ctx, id, []controltable.ExportState{controltable.ExportPending}, controltable.ExportRunning, nil)
+	ok, err := e.store.SetExportState(e.ctx, id, []export.State{export.Pending}, export.Running, controltable.ExportUpdate{})
 	require.NoError(t, err)
 	require.True(t, ok)
-	ok, err = e.store.SetExportState(e.ctx, id, []controltable.ExportState{controltable.ExportPending}, controltable.ExportRunning, nil)
+	ok, err = e.store.SetExportState(e.ctx, id, []export.State{export.Pending}, export.Running, controltable.ExportUpdate{})
 	require.NoError(t, err)
 	require.False(t, ok, "the transition is conditional on the from state")
-	ok, err = e.store.SetExportState(e.ctx, "no-such-export", []controltable.ExportState{controltable.ExportRunning}, controltable.ExportCancelled, nil)
+	ok, err = e.store.SetExportState(e.ctx, "no-such-export", []export.State{export.Running}, export.Cancelled, controltable.ExportUpdate{})
 	require.NoError(t, err)
 	require.False(t, ok, "a missing export is not created by a transition")
 	_, err = e.store.GetExport(e.ctx, "no-such-export")
-	require.ErrorIs(t, err, controltable.ErrNotFound)
+	require.ErrorIs(t, err, export.ErrNotFound)
 	require.Contains(t, e.active(), id, "RUNNING is active")
 
 	ok, err = e.store.SetExportState(e.ctx, id,
-		[]controltable.ExportState{controltable.ExportPending, controltable.ExportRunning, controltable.ExportFailed},
-		controltable.ExportCancelled,
-		map[string]types.AttributeValue{"lastError": &types.AttributeValueMemberS{Value: "cancelled by operator"}})
+		[]export.State{export.Pending, export.Running, export.Failed},
+		export.Cancelled,
+		controltable.ExportUpdate{LastError: "cancelled by operator"})
 	require.NoError(t, err)
 	require.True(t, ok)
 	x := e.getExport(id)
-	require.Equal(t, controltable.ExportCancelled, x.State)
+	require.Equal(t, export.Cancelled, x.State)
 	require.Equal(t, "cancelled by operator", x.LastError)
 	ids := e.active()
 	require.NotContains(t, ids, id, "a terminal export leaves the active index")
@@ -413,14 +414,14 @@ func TestCancelledExportRejectsWrites(t *testing.T) {
 	e := newEnv(t)
 	id := e.export(1, true)
 	l := e.claim(id, 0, "w1/a")
-	ok, err := e.store.SetExportState(e.ctx, id, []controltable.ExportState{controltable.ExportRunning}, controltable.ExportCancelled, nil)
+	ok, err := e.store.SetExportState(e.ctx, id, []export.State{export.Running}, export.Cancelled, controltable.ExportUpdate{})
 	require.NoError(t, err)
 	require.True(t, ok)
 
-	err = e.store.CommitPart(e.ctx, l, part(l, 0, 5), controltable.Checkpoint{Cursor: cursor("k5"), NextPart: 1, ItemCount: 5}, lease)
-	require.ErrorIs(t, err, controltable.ErrLeaseLost, "a cancelled export takes no more parts")
-	err = e.store.CompleteSegment(e.ctx, l, nil, controltable.Checkpoint{})
-	require.ErrorIs(t, err, controltable.ErrLeaseLost, "nor completions")
+	err = e.store.CommitPart(e.ctx, l, part(l, 0, 5), export.Checkpoint{Cursor: cursor("k5"), NextPart: 1, ItemCount: 5}, lease)
+	require.ErrorIs(t, err, export.ErrLeaseLost, "a cancelled export takes no more parts")
+	err = e.store.CompleteSegment(e.ctx, l, nil, export.Checkpoint{})
+	require.ErrorIs(t, err, export.ErrLeaseLost, "nor completions")
 	parts, err := e.store.ListParts(e.ctx, id)
 	require.NoError(t, err)
 	require.Empty(t, parts)
@@ -443,7 +444,7 @@ func TestRequeueExpiredAndFailUnleased(t *testing.T) {
 	ok, err = e.store.RequeueExpired(e.ctx, seg)
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.Equal(t, controltable.SegmentPending, e.getSegment(id, 0).State)
+	require.Equal(t, export.SegmentPending, e.getSegment(id, 0).State)
 	ok, err = e.store.RequeueExpired(e.ctx, seg)
 	require.NoError(t, err)
 	require.False(t, ok, "requeued once")
@@ -459,10 +460,10 @@ func TestRequeueExpiredAndFailUnleased(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	s := e.getSegment(id, 0)
-	require.Equal(t, controltable.SegmentFailed, s.State)
+	require.Equal(t, export.SegmentFailed, s.State)
 	require.Equal(t, "moved to dead-letter queue", s.LastError)
 	require.Equal(t, 1, e.getExport(id).SegmentsFailed)
-	require.ErrorIs(t, e.store.Heartbeat(e.ctx, l2, lease), controltable.ErrLeaseLost, "the expired owner is fenced off")
+	require.ErrorIs(t, e.store.Heartbeat(e.ctx, l2, lease, 0), export.ErrLeaseLost, "the expired owner is fenced off")
 	ok, err = e.store.FailUnleased(e.ctx, id, 0, "again")
 	require.NoError(t, err)
 	require.False(t, ok, "a FAILED segment is counted once")

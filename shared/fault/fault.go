@@ -1,11 +1,19 @@
 // Package fault owns ddbfleet's error vocabulary and its one retry helper.
 //
-// Every error that crosses a package boundary is, or wraps, one of three
-// kinds: Invalid (the operator asked for something impossible; exit code 2),
-// Permanent (retrying cannot help: missing table, access denied, lost lease)
-// and Retryable (throttling, 5xx, timeouts, dropped connections). Errors
-// from the AWS SDK are classified once, here, so call sites never inspect
-// error codes themselves.
+// Every error that crosses a package boundary is, or wraps, one of these
+// kinds (after rclone's fserrors):
+//   - Invalid: the operator asked for something impossible; exit code 2.
+//   - Fatal: nothing this process does can succeed (the control table is
+//     missing, access is denied); stop and say so.
+//   - Permanent: this piece of work will fail the same way every time
+//     (a lost lease, a corrupt file, a bad item).
+//   - Retryable: throttling, 5xx, timeouts, dropped connections. A
+//     retryable error may carry RetryAfter, the least time to wait first.
+//
+// Errors are classified by type only: the kinds marked here, the AWS SDK's
+// API error codes and HTTP statuses, and the connection error types of the
+// SDK and the standard library. Never by message text: a truncated gzip
+// stream (io.ErrUnexpectedEOF) is a corrupt file, not a dropped connection.
 package fault
 
 import (
@@ -13,7 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/smithy-go"
@@ -32,6 +40,8 @@ const (
 	KindPermanent
 	// KindInvalid errors come from operator input; the CLI exits 2.
 	KindInvalid
+	// KindFatal errors mean the process cannot do any work: stop.
+	KindFatal
 )
 
 func (k Kind) String() string {
@@ -42,16 +52,20 @@ func (k Kind) String() string {
 		return "permanent"
 	case KindInvalid:
 		return "invalid"
+	case KindFatal:
+		return "fatal"
 	default:
 		return "unknown"
 	}
 }
 
-// Error attaches a Kind (and, for throttling, a suggested delay) to an error.
+// Error attaches a Kind (and, for a retryable error, the least delay before
+// the next try) to an error.
 type Error struct {
 	Kind       Kind
 	RetryAfter time.Duration
 	Err        error
+	throttle   bool
 }
 
 func (e *Error) Error() string { return e.Err.Error() }
@@ -62,6 +76,35 @@ func Retryable(err error) error { return wrap(KindRetryable, err) }
 
 // Permanent marks err as not worth retrying.
 func Permanent(err error) error { return wrap(KindPermanent, err) }
+
+// Fatal marks err as stopping the whole process.
+func Fatal(err error) error { return wrap(KindFatal, err) }
+
+// RetryAfter marks err as retryable no sooner than d from now.
+func RetryAfter(d time.Duration, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Kind: KindRetryable, RetryAfter: d, Err: err}
+}
+
+// Throttled marks err as the service asking us to slow down (IsThrottle
+// reports true, and it is retryable).
+func Throttled(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Kind: KindRetryable, Err: err, throttle: true}
+}
+
+// Delay is the RetryAfter err carries, or 0.
+func Delay(err error) time.Duration {
+	var fe *Error
+	if errors.As(err, &fe) {
+		return fe.RetryAfter
+	}
+	return 0
+}
 
 // Invalidf reports bad operator input; the message must name what is wrong.
 func Invalidf(format string, args ...any) error {
@@ -106,6 +149,10 @@ var transientCodes = map[string]bool{
 // IsThrottle reports whether err is the service asking us to slow down.
 // Pacing uses it to back off the whole segment, not just one call.
 func IsThrottle(err error) bool {
+	var fe *Error
+	if errors.As(err, &fe) && fe.throttle {
+		return true
+	}
 	var ae smithy.APIError
 	return errors.As(err, &ae) && throttleCodes[ae.ErrorCode()]
 }
@@ -141,15 +188,19 @@ func Classify(err error) Kind {
 	if errors.As(err, &re) && (re.HTTPStatusCode() >= 500 || re.HTTPStatusCode() == 429) {
 		return KindRetryable
 	}
+	// Dropped, reset and refused connections: the SDK wraps a failed send
+	// in an error that says so (RequestSendError), the standard library
+	// in net.Error and errno values.
+	var ce interface{ ConnectionError() bool }
+	if errors.As(err, &ce) && ce.ConnectionError() {
+		return KindRetryable
+	}
 	var ne net.Error
 	if errors.As(err, &ne) {
 		return KindRetryable
 	}
-	// The SDK reports dropped and reset connections in several shapes; all
-	// of them are worth another try.
-	msg := err.Error()
-	for _, s := range []string{"connection reset", "connection refused", "broken pipe", "EOF", "use of closed network connection", "i/o timeout"} {
-		if strings.Contains(msg, s) {
+	for _, errno := range []error{syscall.ECONNRESET, syscall.ECONNREFUSED, syscall.ECONNABORTED, syscall.EPIPE, net.ErrClosed} {
+		if errors.Is(err, errno) {
 			return KindRetryable
 		}
 	}
@@ -158,6 +209,9 @@ func Classify(err error) Kind {
 
 // IsRetryable is Classify(err) == KindRetryable.
 func IsRetryable(err error) bool { return Classify(err) == KindRetryable }
+
+// IsFatal reports errors that stop the process.
+func IsFatal(err error) bool { return Classify(err) == KindFatal }
 
 // IsInvalid reports operator input errors.
 func IsInvalid(err error) bool {

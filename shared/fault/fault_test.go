@@ -66,9 +66,14 @@ func TestClassify(t *testing.T) {
 		{"deadline: the call was slow", context.DeadlineExceeded, fault.KindRetryable},
 		{"net.OpError", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, fault.KindRetryable},
 		{"DNS timeout", &net.DNSError{Err: "timeout", IsTimeout: true}, fault.KindRetryable},
-		{"reset in a message", errors.New("read tcp 1.2.3.4:5: connection reset by peer"), fault.KindRetryable},
-		{"broken pipe in a message", errors.New("write: broken pipe"), fault.KindRetryable},
-		{"unexpected EOF", fmt.Errorf("decode: %w", io.ErrUnexpectedEOF), fault.KindRetryable},
+		{"reset errno", fmt.Errorf("read tcp 1.2.3.4:5: %w", syscall.ECONNRESET), fault.KindRetryable},
+		{"reset only in the text is not classified by text", errors.New("read tcp 1.2.3.4:5: connection reset by peer"), fault.KindPermanent},
+		{"SDK send failure", &smithyhttp.RequestSendError{Err: errors.New("dial")}, fault.KindRetryable},
+		{"broken pipe", fmt.Errorf("write: %w", syscall.EPIPE), fault.KindRetryable},
+		{"truncated gzip is a corrupt file", fmt.Errorf("gzip: %w", io.ErrUnexpectedEOF), fault.KindPermanent},
+		{"fatal", fault.Fatal(errors.New("control table missing")), fault.KindFatal},
+		{"retry-after", fault.RetryAfter(time.Second, errors.New("slow")), fault.KindRetryable},
+		{"throttled mark", fault.Throttled(errors.New("3 rows unprocessed")), fault.KindRetryable},
 		{"plain error", errors.New("bad item"), fault.KindPermanent},
 	}
 	for _, c := range cases {

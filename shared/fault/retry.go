@@ -32,6 +32,22 @@ func (p Policy) Instant() Policy {
 	return p
 }
 
+// honourRetryAfter waits at least the RetryAfter the last error asked for
+// (up to the policy's largest delay, so Instant stays instant).
+type honourRetryAfter struct {
+	backoff.BackOff
+	last *error
+	max  time.Duration
+}
+
+func (h *honourRetryAfter) NextBackOff() time.Duration {
+	next := h.BackOff.NextBackOff()
+	if next == backoff.Stop {
+		return next
+	}
+	return max(next, min(Delay(*h.last), h.max))
+}
+
 // Retry calls op until it succeeds, returns a non-retryable error, the
 // budget runs out, or ctx ends. The last error is returned unchanged so
 // callers can still classify it.
@@ -41,11 +57,11 @@ func Retry(ctx context.Context, p Policy, op func(context.Context) error) error 
 	eb.MaxInterval = p.Max
 	eb.MaxElapsedTime = p.MaxElapsed
 	eb.RandomizationFactor = 0.5
-	var b backoff.BackOff = eb
+	var last error
+	var b backoff.BackOff = &honourRetryAfter{BackOff: eb, last: &last, max: p.Max}
 	if p.MaxAttempts > 0 {
 		b = backoff.WithMaxRetries(b, uint64(p.MaxAttempts-1))
 	}
-	var last error
 	err := backoff.Retry(func() error {
 		last = op(ctx)
 		if last == nil {

@@ -191,7 +191,17 @@ func usageMessage(err error) string {
 }
 
 // Failed reports a run-time failure (exit 1) whose message is already
-// complete.
-func Failed(format string, args ...any) error {
-	return cli.Exit(fmt.Sprintf(format, args...), 1)
-}
+// complete. The error stays wrapped, so its kind still decides: a wrapped
+// invalid-input error still exits 2.
+func Failed(err error) error { return &failure{err} }
+
+// Failedf is Failed with a message; wrap the cause with %w.
+func Failedf(format string, args ...any) error { return &failure{fmt.Errorf(format, args...)} }
+
+// failure is a run-time error printed without the "error:" prefix of an
+// unexpected one: its message already says what happened.
+type failure struct{ err error }
+
+func (f *failure) Error() string { return f.err.Error() }
+func (f *failure) Unwrap() error { return f.err }
+func (f *failure) ExitCode() int { return 1 }

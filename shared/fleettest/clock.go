@@ -4,16 +4,15 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ddbfleet/ddbfleet/shared/queue/queuefake"
+	"github.com/ddbfleet/ddbfleet/shared/clock"
 )
 
-// Clock is a manual clock for code that takes a `now func() time.Time`:
-// leases expire when a test says so, not after a real wait. It is the
-// queue fake's clock, so one clock can drive a fake queue and a store.
-type Clock = queuefake.Clock
+// Clock is the manual clock of shared/clock: leases expire when a test says
+// so, not after a real wait, and one clock drives a fake queue and a store.
+type Clock = clock.Manual
 
 // NewClock starts a clock at t.
-func NewClock(t time.Time) *Clock { return queuefake.NewClock(t) }
+func NewClock(t time.Time) *Clock { return clock.NewManual(t) }
 
 // Unique returns a name no other test of this run uses, for tables, queues
 // and buckets on the shared local servers.

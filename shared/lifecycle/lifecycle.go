@@ -1,11 +1,15 @@
-// Package lifecycle owns the export-level transitions that any process may
-// have to drive: settling an export whose segments are all finished
-// (finalize or fail), writing the manifests exactly once, and rescuing
-// segments whose worker died without a trace.
+// Package lifecycle owns the export state machine of docs/states.md: it
+// starts an export (PENDING → RUNNING), settles it once its segments have
+// (FINALIZING → COMPLETED, or FAILED), writes the manifests exactly once,
+// rescues work whose worker died, retries failed segments and cancels.
+// The rules each transition follows are the domain's (shared/export); the
+// conditional writes that make two racing processes safe are the control
+// table's. The command line and the workers only call in here.
 //
-// Workers call Settle after each segment they finish; the coordinator's
-// --wait loop, `status` and `rescue` call Rescue, so an export never hangs in
-// RUNNING because the process that should have moved it on was killed.
+// Workers call Settle after each segment they finish; every worker runs a
+// Rescuer, and the coordinator's --wait loop, `status` and `rescue` call
+// Rescue, so an export never hangs in RUNNING because the process that
+// should have moved it on was killed.
 package lifecycle
 
 import (
@@ -14,10 +18,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"go.uber.org/zap"
 
+	"github.com/ddbfleet/ddbfleet/shared/clock"
 	"github.com/ddbfleet/ddbfleet/shared/controltable"
+	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/manifest"
 	"github.com/ddbfleet/ddbfleet/shared/objstore"
 	"github.com/ddbfleet/ddbfleet/shared/queue"
@@ -30,20 +35,93 @@ const FinalizeLease = 5 * time.Minute
 // Buckets opens the object store of an export's bucket.
 type Buckets func(bucket string) *objstore.Store
 
-// Lifecycle drives export-level transitions.
-type Lifecycle struct {
-	Store   *controltable.Store
-	Buckets Buckets
-	Queue   *queue.Queue // for Rescue; may be nil elsewhere
-	Log     *zap.Logger
-	Now     func() time.Time
+// Sender enqueues segment work; *queue.Queue implements it.
+type Sender interface {
+	Send(ctx context.Context, tasks []queue.Task) error
 }
 
-func (l *Lifecycle) now() time.Time {
-	if l.Now != nil {
-		return l.Now()
+// DeadLetters is the dead-letter queue as the rescuer reads it;
+// *queue.Queue implements it.
+type DeadLetters interface {
+	Receive(ctx context.Context, max int, wait, visibility time.Duration) ([]queue.Message, error)
+	Delete(ctx context.Context, receipt string) error
+	SetVisibility(ctx context.Context, receipt string, d time.Duration) error
+}
+
+var (
+	_ Sender      = (*queue.Queue)(nil)
+	_ DeadLetters = (*queue.Queue)(nil)
+)
+
+// Lifecycle drives export-level transitions. Queue is needed to start,
+// rescue and retry; DLQ, when set, lets Rescue and Retry park dead-lettered
+// segments.
+type Lifecycle struct {
+	Store   controltable.Store
+	Buckets Buckets
+	Queue   Sender
+	DLQ     DeadLetters
+	Log     *zap.Logger
+	Clock   clock.Clock
+}
+
+func (l *Lifecycle) now() time.Time { return clock.OrReal(l.Clock).Now() }
+
+func (l *Lifecycle) objects(e *export.Export) *objstore.Store {
+	return l.Buckets(e.Bucket).With(objstore.PutOptions(e.Objects))
+}
+
+// ConflictError says an export id is taken by an export with other
+// arguments.
+type ConflictError struct{ Existing *export.Export }
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("export %q already exists with different arguments (table %s, bucket %s)", e.Existing.ExportID, e.Existing.Table, e.Existing.Bucket)
+}
+
+// Start records e (or finds it recorded by an earlier run with the same
+// arguments), writes _started, enqueues one message per segment and moves
+// it PENDING → RUNNING. It returns the export as stored and whether this
+// call recorded it. A crash half-way leaves it PENDING, and calling Start
+// again with the same export finishes the job: duplicate messages are
+// harmless because the control table decides who works on what.
+func (l *Lifecycle) Start(ctx context.Context, e *export.Export) (*export.Export, bool, error) {
+	created := true
+	err := l.Store.CreateExport(ctx, e)
+	if errors.Is(err, export.ErrExists) {
+		created = false
+		prev, err := l.Store.GetExport(ctx, e.ExportID)
+		if err != nil {
+			return nil, false, err
+		}
+		if prev.ArgsHash != e.ArgsHash {
+			return nil, false, &ConflictError{Existing: prev}
+		}
+		e = prev
+	} else if err != nil {
+		return nil, false, fmt.Errorf("record export %s: %w", e.ExportID, err)
 	}
-	return time.Now()
+	if e.State != export.Pending {
+		return e, created, nil
+	}
+	if _, err := l.objects(e).Put(ctx, e.Root()+manifest.StartedName, nil, ""); err != nil {
+		return nil, created, fmt.Errorf("write %s_started: %w", e.Root(), err)
+	}
+	tasks := make([]queue.Task, e.SegmentsTotal)
+	for i := range tasks {
+		tasks[i] = queue.Task{ExportID: e.ExportID, Segment: i, TotalSegments: e.SegmentsTotal}
+	}
+	if err := l.Queue.Send(ctx, tasks); err != nil {
+		return nil, created, fmt.Errorf("enqueue %d segments of export %s: %w", len(tasks), e.ExportID, err)
+	}
+	if _, err := l.Store.SetExportState(ctx, e.ExportID, []export.State{export.Pending}, export.Running, controltable.ExportUpdate{}); err != nil {
+		return nil, created, err
+	}
+	e.State = export.Running
+	l.Log.Info("export started", zap.String("exportId", e.ExportID), zap.String("table", e.Table), zap.Int("segments", e.SegmentsTotal),
+		zap.String("destination", fmt.Sprintf("s3://%s/%s", e.Bucket, e.Root())))
+	// A tiny table may have finished while we were still PENDING.
+	return e, created, l.Settle(ctx, e.ExportID)
 }
 
 // Settle moves an export on once all its segments have settled: to
@@ -55,17 +133,15 @@ func (l *Lifecycle) Settle(ctx context.Context, exportID string) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case e.State == controltable.ExportRunning && e.SegmentsDone == e.SegmentsTotal,
-		e.State == controltable.ExportFinalizing && l.now().After(e.FinalizeLease):
+	switch e.Settlement(l.now()) {
+	case export.Finalize:
 		won, err := l.Store.ClaimFinalize(ctx, exportID, e.SegmentsTotal, FinalizeLease)
 		if err != nil || !won {
 			return err
 		}
 		return l.finalize(ctx, e)
-	case e.State == controltable.ExportRunning && e.SegmentsFailed > 0 && e.SegmentsDone+e.SegmentsFailed >= e.SegmentsTotal:
-		ok, err := l.Store.SetExportState(ctx, exportID, []controltable.ExportState{controltable.ExportRunning}, controltable.ExportFailed,
-			map[string]types.AttributeValue{"endTime": &types.AttributeValueMemberN{Value: fmt.Sprint(l.now().UnixMilli())}})
+	case export.Fail:
+		ok, err := l.Store.SetExportState(ctx, exportID, []export.State{export.Running}, export.Failed, controltable.ExportUpdate{EndTime: l.now()})
 		if ok {
 			l.Log.Error("export failed", zap.String("exportId", exportID), zap.Int("segmentsFailed", e.SegmentsFailed), zap.String("reason", e.LastError))
 		}
@@ -79,12 +155,11 @@ func (l *Lifecycle) Settle(ctx context.Context, exportID string) error {
 // anything under data/ no part row points at (leftovers of dead attempts),
 // then writes manifest-files.json and, last, manifest-summary.json — the
 // commit point — and only then marks the export COMPLETED.
-func (l *Lifecycle) finalize(ctx context.Context, e *controltable.Export) error {
+func (l *Lifecycle) finalize(ctx context.Context, e *export.Export) error {
 	log := l.Log.With(zap.String("exportId", e.ExportID))
 	log.Info("finalizing export", zap.Int("segments", e.SegmentsTotal))
 	fail := func(reason string) error {
-		_, err := l.Store.SetExportState(ctx, e.ExportID, []controltable.ExportState{controltable.ExportFinalizing}, controltable.ExportFailed,
-			map[string]types.AttributeValue{"lastError": &types.AttributeValueMemberS{Value: reason}})
+		_, err := l.Store.SetExportState(ctx, e.ExportID, []export.State{export.Finalizing}, export.Failed, controltable.ExportUpdate{LastError: reason})
 		log.Error("export failed", zap.String("reason", reason))
 		return errors.Join(errors.New(reason), err)
 	}
@@ -93,7 +168,7 @@ func (l *Lifecycle) finalize(ctx context.Context, e *controltable.Export) error 
 		return err
 	}
 	var items, bytes int64
-	recorded := make(map[string]controltable.Part, len(parts))
+	recorded := make(map[string]export.Part, len(parts))
 	for _, p := range parts {
 		items += p.ItemCount
 		bytes += p.Bytes
@@ -102,7 +177,7 @@ func (l *Lifecycle) finalize(ctx context.Context, e *controltable.Export) error 
 	if items != e.ItemCount || len(parts) != e.Parts {
 		return fail(fmt.Sprintf("counts do not reconcile: part rows hold %d items in %d parts, segments reported %d items in %d parts", items, len(parts), e.ItemCount, e.Parts))
 	}
-	obj := l.Buckets(e.Bucket).With(e.Objects)
+	obj := l.objects(e)
 	listed, err := obj.List(ctx, e.DataPrefix())
 	if err != nil {
 		return err
@@ -131,7 +206,7 @@ func (l *Lifecycle) finalize(ctx context.Context, e *controltable.Export) error 
 			return err
 		}
 	}
-	root := e.ExportRoot()
+	root := e.Root()
 	files := manifest.BuildFiles(parts)
 	if _, err := obj.Put(ctx, root+manifest.FilesName, files, "application/json"); err != nil {
 		return err
@@ -147,11 +222,8 @@ func (l *Lifecycle) finalize(ctx context.Context, e *controltable.Export) error 
 	if _, err := obj.Put(ctx, root+manifest.SummaryName, summary, "application/json"); err != nil {
 		return err
 	}
-	ok, err := l.Store.SetExportState(ctx, e.ExportID, []controltable.ExportState{controltable.ExportFinalizing}, controltable.ExportCompleted,
-		map[string]types.AttributeValue{
-			"endTime":            &types.AttributeValueMemberN{Value: fmt.Sprint(end.UnixMilli())},
-			"manifestSummaryKey": &types.AttributeValueMemberS{Value: root + manifest.SummaryName},
-		})
+	ok, err := l.Store.SetExportState(ctx, e.ExportID, []export.State{export.Finalizing}, export.Completed,
+		controltable.ExportUpdate{EndTime: end, ManifestSummaryKey: root + manifest.SummaryName})
 	if err != nil {
 		return err
 	}
@@ -172,7 +244,7 @@ type RescueReport struct {
 // with a lease expired for longer than grace are re-enqueued (the worker
 // died and its message may be gone), segments parked in the DLQ are marked
 // FAILED, and a settled export is finalized or failed.
-func (l *Lifecycle) Rescue(ctx context.Context, exportID string, grace time.Duration, dlq *queue.Queue) (RescueReport, error) {
+func (l *Lifecycle) Rescue(ctx context.Context, exportID string, grace time.Duration) (RescueReport, error) {
 	var rep RescueReport
 	e, err := l.Store.GetExport(ctx, exportID)
 	if err != nil {
@@ -181,12 +253,9 @@ func (l *Lifecycle) Rescue(ctx context.Context, exportID string, grace time.Dura
 	if e.State.Terminal() {
 		return rep, l.Store.Forget(ctx, exportID)
 	}
-	if e.State != controltable.ExportRunning && e.State != controltable.ExportFinalizing {
-		return rep, nil
-	}
-	if e.State == controltable.ExportRunning {
-		if dlq != nil {
-			if rep.Parked, err = l.SweepDLQ(ctx, e, dlq); err != nil {
+	if e.State == export.Running {
+		if l.DLQ != nil {
+			if rep.Parked, err = l.SweepDLQ(ctx, e); err != nil {
 				return rep, err
 			}
 		}
@@ -196,7 +265,7 @@ func (l *Lifecycle) Rescue(ctx context.Context, exportID string, grace time.Dura
 		}
 		now := l.now()
 		for _, s := range segs {
-			if s.State != controltable.SegmentRunning || now.Sub(s.LeaseExpiry) < grace {
+			if !s.Abandoned(now, grace) {
 				continue
 			}
 			// Message first, then state: if we die between the two the
@@ -214,22 +283,25 @@ func (l *Lifecycle) Rescue(ctx context.Context, exportID string, grace time.Dura
 			}
 		}
 	}
+	if e.State != export.Running && e.State != export.Finalizing {
+		return rep, nil
+	}
 	return rep, l.Settle(ctx, exportID)
 }
 
 // SweepDLQ marks this export's dead-lettered segments FAILED and removes
 // their messages (retry re-enqueues them); other exports' messages are
 // made visible again untouched.
-func (l *Lifecycle) SweepDLQ(ctx context.Context, e *controltable.Export, dlq *queue.Queue) ([]int, error) {
+func (l *Lifecycle) SweepDLQ(ctx context.Context, e *export.Export) ([]int, error) {
 	var parked []int
 	for range 10 { // bounded: at most 100 messages looked at per sweep
-		msgs, err := dlq.Receive(ctx, 10, 0, 30*time.Second)
+		msgs, err := l.DLQ.Receive(ctx, 10, 0, 30*time.Second)
 		if err != nil || len(msgs) == 0 {
 			return parked, err
 		}
 		for _, m := range msgs {
 			if m.ExportID != e.ExportID {
-				_ = dlq.SetVisibility(ctx, m.ReceiptHandle, 0)
+				_ = l.DLQ.SetVisibility(ctx, m.ReceiptHandle, 0)
 				continue
 			}
 			seg, err := l.Store.GetSegment(ctx, e.ExportID, m.Segment)
@@ -246,10 +318,118 @@ func (l *Lifecycle) SweepDLQ(ctx context.Context, e *controltable.Export, dlq *q
 				l.Log.Error("segment parked in dead-letter queue", zap.String("exportId", e.ExportID), zap.Int("segment", m.Segment), zap.String("reason", reason))
 				parked = append(parked, m.Segment)
 			}
-			if err := dlq.Delete(ctx, m.ReceiptHandle); err != nil {
+			if err := l.DLQ.Delete(ctx, m.ReceiptHandle); err != nil {
 				return parked, err
 			}
 		}
 	}
 	return parked, nil
+}
+
+// ErrCancelled means the export was cancelled and cannot be retried.
+var ErrCancelled = errors.New("export was CANCELLED; start a new export instead")
+
+// Retry re-enqueues the segments that failed, including those parked in
+// the dead-letter queue, and reopens the export; it returns the segments
+// re-enqueued. A COMPLETED export has nothing to retry.
+func (l *Lifecycle) Retry(ctx context.Context, exportID string, grace time.Duration) ([]int, error) {
+	e, err := l.Store.GetExport(ctx, exportID)
+	if err != nil {
+		return nil, err
+	}
+	switch e.State {
+	case export.Completed:
+		return nil, nil
+	case export.Cancelled:
+		return nil, fmt.Errorf("export %s: %w", exportID, ErrCancelled)
+	}
+	// First turn dead-lettered work into FAILED segments (and drop stale
+	// copies of segments already FAILED), so the reset below picks them
+	// all up and the DLQ is left clean.
+	if l.DLQ != nil {
+		if _, err := l.SweepDLQ(ctx, e); err != nil {
+			return nil, err
+		}
+	}
+	if e.State == export.Running {
+		if _, err := l.Rescue(ctx, exportID, grace); err != nil {
+			return nil, err
+		}
+	}
+	before, err := l.Store.ListSegments(ctx, exportID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := l.Store.ResetFailed(ctx, exportID); err != nil {
+		return nil, err
+	}
+	// Enqueue what failed and is PENDING now, not what the reset call
+	// returned: a retried reset reports only its own last try.
+	after, err := l.Store.ListSegments(ctx, exportID)
+	if err != nil {
+		return nil, err
+	}
+	var reset []int
+	var tasks []queue.Task
+	for i, s := range after {
+		if i < len(before) && before[i].State == export.SegmentFailed && s.State == export.SegmentPending {
+			reset = append(reset, s.Segment)
+			tasks = append(tasks, queue.Task{ExportID: exportID, Segment: s.Segment, TotalSegments: e.SegmentsTotal})
+		}
+	}
+	if err := l.Queue.Send(ctx, tasks); err != nil {
+		return nil, fmt.Errorf("re-enqueue %d segments of export %s: %w", len(tasks), exportID, err)
+	}
+	l.Log.Info("re-enqueued failed segments", zap.String("exportId", exportID), zap.Ints("segments", reset))
+	return reset, nil
+}
+
+// NotCancellableError says why an export cannot be cancelled.
+type NotCancellableError struct{ State export.State }
+
+func (e *NotCancellableError) Error() string {
+	return fmt.Sprintf("export is %s; a finished export cannot be cancelled", e.State)
+}
+
+// Cancel stops an export: it moves it to CANCELLED (workers notice on
+// their next heartbeat or commit and abandon their attempt), deletes every
+// object under data/ and writes the _cancelled marker. No manifest is ever
+// written for a cancelled export. It returns how many data files it deleted.
+func (l *Lifecycle) Cancel(ctx context.Context, exportID string) (int, error) {
+	e, err := l.Store.GetExport(ctx, exportID)
+	if err != nil {
+		return 0, err
+	}
+	if e.State != export.Cancelled {
+		if !e.State.Cancellable() {
+			return 0, &NotCancellableError{State: e.State}
+		}
+		ok, err := l.Store.SetExportState(ctx, exportID, export.CancellableStates(), export.Cancelled, controltable.ExportUpdate{EndTime: l.now()})
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			return 0, fmt.Errorf("export %s changed state while cancelling; run cancel again", exportID)
+		}
+	}
+	// Workers' commits now fail the export-state check, and each deletes
+	// its own rejected upload; this removes the rest.
+	obj := l.objects(e)
+	objs, err := obj.List(ctx, e.DataPrefix())
+	if err != nil {
+		return 0, err
+	}
+	keys := make([]string, len(objs))
+	for i, o := range objs {
+		keys[i] = o.Key
+	}
+	if err := obj.Delete(ctx, keys...); err != nil {
+		return 0, err
+	}
+	marker := fmt.Sprintf("cancelled at %s\n", manifest.FormatTime(l.now()))
+	if _, err := obj.Put(ctx, e.Root()+manifest.CancelledName, []byte(marker), "text/plain"); err != nil {
+		return 0, err
+	}
+	l.Log.Info("export cancelled", zap.String("exportId", exportID), zap.Int("dataFilesDeleted", len(keys)))
+	return len(keys), nil
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/ddbfleet/ddbfleet/shared/awsclient"
 	"github.com/ddbfleet/ddbfleet/shared/controltable"
+	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
 	"github.com/ddbfleet/ddbfleet/shared/fleettest"
 	"github.com/ddbfleet/ddbfleet/shared/lifecycle"
@@ -40,7 +41,7 @@ type env struct {
 	t      *testing.T
 	ctx    context.Context
 	clock  *fleettest.Clock
-	store  *controltable.Store
+	store  controltable.Store
 	s3     *s3.Client
 	bucket string
 	obj    *objstore.Store
@@ -70,7 +71,7 @@ func newEnv(t *testing.T) *env {
 	require.NoError(t, err)
 
 	clk := fleettest.NewClock(time.Now().Truncate(time.Millisecond))
-	store := controltable.New(c.DynamoDB, name+"-control", clk.Now).WithRetryPolicy(fault.DefaultPolicy.Instant())
+	store := controltable.WithRetry(controltable.NewDynamo(c.DynamoDB, name+"-control", clk), fault.DefaultPolicy.Instant())
 	e := &env{
 		t: t, ctx: ctx, clock: clk, store: store, s3: c.S3, bucket: bucket,
 		obj: objstore.New(c.S3, bucket, objstore.DefaultOptions), work: work, dlq: dlq,
@@ -80,20 +81,20 @@ func newEnv(t *testing.T) *env {
 		Buckets: func(b string) *objstore.Store { return objstore.New(c.S3, b, objstore.DefaultOptions) },
 		Queue:   work,
 		Log:     zaptest.NewLogger(t),
-		Now:     clk.Now,
+		Clock:   clk,
 	}
 	return e
 }
 
 // export records a RUNNING export of n segments in the test's bucket.
-func (e *env) export(n int) *controltable.Export {
+func (e *env) export(n int) *export.Export {
 	e.t.Helper()
-	x := &controltable.Export{
+	x := &export.Export{
 		ExportID: fleettest.Unique("exp-"), Table: "orders", TableARN: "arn:aws:dynamodb:us-east-1:000000000000:table/orders",
 		Bucket: e.bucket, Prefix: "backups", SegmentsTotal: n, StartTime: e.clock.Now(),
 	}
 	require.NoError(e.t, e.store.CreateExport(e.ctx, x))
-	ok, err := e.store.SetExportState(e.ctx, x.ExportID, []controltable.ExportState{controltable.ExportPending}, controltable.ExportRunning, nil)
+	ok, err := e.store.SetExportState(e.ctx, x.ExportID, []export.State{export.Pending}, export.Running, controltable.ExportUpdate{})
 	require.NoError(e.t, err)
 	require.True(e.t, ok)
 	return x
@@ -110,12 +111,12 @@ func gz(t *testing.T, n int) []byte {
 }
 
 // upload writes a part file of items as a worker would, data first.
-func (e *env) upload(x *controltable.Export, l controltable.Lease, part, items int) controltable.Part {
+func (e *env) upload(x *export.Export, l export.Lease, part, items int) export.Part {
 	e.t.Helper()
 	key := x.PartKey(l.Segment, part, l.Attempt)
 	info, err := e.obj.Put(e.ctx, key, gz(e.t, items), "")
 	require.NoError(e.t, err)
-	return controltable.Part{
+	return export.Part{
 		Segment: l.Segment, Part: part, Attempt: l.Attempt, Key: key, ItemCount: int64(items),
 		MD5: info.MD5Base64(), ETag: info.ETag, Bytes: info.Bytes,
 	}
@@ -124,7 +125,7 @@ func (e *env) upload(x *controltable.Export, l controltable.Lease, part, items i
 // finishSegment claims segment seg and completes it with one part file of
 // items; reported overrides the item count the segment reports (to make
 // counts disagree), and -1 keeps it honest.
-func (e *env) finishSegment(x *controltable.Export, seg, items int, reported int64) controltable.Part {
+func (e *env) finishSegment(x *export.Export, seg, items int, reported int64) export.Part {
 	e.t.Helper()
 	_, l, err := e.store.ClaimSegment(e.ctx, x.ExportID, seg, fmt.Sprintf("w%d/%s", seg, fleettest.Unique("")), lease)
 	require.NoError(e.t, err)
@@ -132,7 +133,7 @@ func (e *env) finishSegment(x *controltable.Export, seg, items int, reported int
 	if reported < 0 {
 		reported = p.ItemCount
 	}
-	require.NoError(e.t, e.store.CompleteSegment(e.ctx, l, &p, controltable.Checkpoint{NextPart: 1, ItemCount: reported, Bytes: p.Bytes, Pages: 1}))
+	require.NoError(e.t, e.store.CompleteSegment(e.ctx, l, &p, export.Checkpoint{NextPart: 1, ItemCount: reported, Bytes: p.Bytes, Pages: 1}))
 	return p
 }
 
@@ -153,7 +154,7 @@ func (e *env) exists(key string) bool {
 	return ok
 }
 
-func (e *env) state(id string) *controltable.Export {
+func (e *env) state(id string) *export.Export {
 	e.t.Helper()
 	x, err := e.store.GetExport(e.ctx, id)
 	require.NoError(e.t, err)
@@ -176,8 +177,8 @@ func TestSettleFinalizesAndRemovesOrphans(t *testing.T) {
 
 	require.NoError(t, e.life.Settle(e.ctx, x.ExportID))
 	got := e.state(x.ExportID)
-	require.Equal(t, controltable.ExportCompleted, got.State)
-	root := x.ExportRoot()
+	require.Equal(t, export.Completed, got.State)
+	root := x.Root()
 	require.Equal(t, root+manifest.SummaryName, got.ManifestSummaryKey)
 	require.False(t, got.EndTime.IsZero())
 	ids, err := e.store.ListActive(e.ctx)
@@ -210,7 +211,7 @@ func TestSettleFinalizesAndRemovesOrphans(t *testing.T) {
 
 	// Settling a settled export does nothing.
 	require.NoError(t, e.life.Settle(e.ctx, x.ExportID))
-	require.Equal(t, controltable.ExportCompleted, e.state(x.ExportID).State)
+	require.Equal(t, export.Completed, e.state(x.ExportID).State)
 }
 
 func TestSettleWaitsForEverySegment(t *testing.T) {
@@ -218,8 +219,8 @@ func TestSettleWaitsForEverySegment(t *testing.T) {
 	x := e.export(2)
 	e.finishSegment(x, 0, 1, -1)
 	require.NoError(t, e.life.Settle(e.ctx, x.ExportID))
-	require.Equal(t, controltable.ExportRunning, e.state(x.ExportID).State)
-	require.False(t, e.exists(x.ExportRoot()+manifest.SummaryName), "no manifest before the last segment")
+	require.Equal(t, export.Running, e.state(x.ExportID).State)
+	require.False(t, e.exists(x.Root()+manifest.SummaryName), "no manifest before the last segment")
 }
 
 func TestFinalizeFailsWhenCountsDoNotReconcile(t *testing.T) {
@@ -231,10 +232,10 @@ func TestFinalizeFailsWhenCountsDoNotReconcile(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "counts do not reconcile")
 	got := e.state(x.ExportID)
-	require.Equal(t, controltable.ExportFailed, got.State)
+	require.Equal(t, export.Failed, got.State)
 	require.Contains(t, got.LastError, "counts do not reconcile")
-	require.False(t, e.exists(x.ExportRoot()+manifest.SummaryName), "a failed export has no manifest")
-	require.False(t, e.exists(x.ExportRoot()+manifest.FilesName))
+	require.False(t, e.exists(x.Root()+manifest.SummaryName), "a failed export has no manifest")
+	require.False(t, e.exists(x.Root()+manifest.FilesName))
 }
 
 func TestFinalizeFailsWhenARecordedPartIsMissing(t *testing.T) {
@@ -245,9 +246,9 @@ func TestFinalizeFailsWhenARecordedPartIsMissing(t *testing.T) {
 	err := e.life.Settle(e.ctx, x.ExportID)
 	require.Error(t, err)
 	got := e.state(x.ExportID)
-	require.Equal(t, controltable.ExportFailed, got.State)
+	require.Equal(t, export.Failed, got.State)
 	require.Contains(t, got.LastError, "is recorded but missing")
-	require.False(t, e.exists(x.ExportRoot()+manifest.SummaryName))
+	require.False(t, e.exists(x.Root()+manifest.SummaryName))
 }
 
 func TestSettleFailsAnExportWithAFailedSegment(t *testing.T) {
@@ -259,7 +260,7 @@ func TestSettleFailsAnExportWithAFailedSegment(t *testing.T) {
 	require.NoError(t, e.store.FailSegment(e.ctx, l, "poison item", true))
 	require.NoError(t, e.life.Settle(e.ctx, x.ExportID))
 	got := e.state(x.ExportID)
-	require.Equal(t, controltable.ExportFailed, got.State)
+	require.Equal(t, export.Failed, got.State)
 	require.Equal(t, 1, got.SegmentsFailed)
 	require.False(t, got.EndTime.IsZero())
 }
@@ -282,12 +283,12 @@ func TestRescueRequeuesAnExpiredLease(t *testing.T) {
 	x := e.export(3)
 	_, dead, err := e.store.ClaimSegment(e.ctx, x.ExportID, 0, "dead-worker", lease)
 	require.NoError(t, err)
-	cp := controltable.Checkpoint{NextPart: 1, ItemCount: 5, Pages: 1}
+	cp := export.Checkpoint{NextPart: 1, ItemCount: 5, Pages: 1}
 	require.NoError(t, e.store.CommitPart(e.ctx, dead, e.upload(x, dead, 0, 5), cp, lease))
 
 	// Within the grace period nothing happens.
 	e.clock.Advance(lease + time.Second)
-	rep, err := e.life.Rescue(e.ctx, x.ExportID, time.Minute, nil)
+	rep, err := e.rescue(x.ExportID, time.Minute, nil)
 	require.NoError(t, err)
 	require.Empty(t, rep.Requeued)
 
@@ -295,16 +296,16 @@ func TestRescueRequeuesAnExpiredLease(t *testing.T) {
 	_, _, err = e.store.ClaimSegment(e.ctx, x.ExportID, 1, "live-worker", 10*time.Minute)
 	require.NoError(t, err)
 	e.clock.Advance(time.Minute)
-	rep, err = e.life.Rescue(e.ctx, x.ExportID, time.Minute, nil)
+	rep, err = e.rescue(x.ExportID, time.Minute, nil)
 	require.NoError(t, err)
 	require.Equal(t, []int{0}, rep.Requeued)
 	seg, err := e.store.GetSegment(e.ctx, x.ExportID, 0)
 	require.NoError(t, err)
-	require.Equal(t, controltable.SegmentPending, seg.State)
+	require.Equal(t, export.SegmentPending, seg.State)
 	require.Equal(t, 1, seg.NextPart, "the checkpoint is kept for the next attempt")
 	live, err := e.store.GetSegment(e.ctx, x.ExportID, 1)
 	require.NoError(t, err)
-	require.Equal(t, controltable.SegmentRunning, live.State)
+	require.Equal(t, export.SegmentRunning, live.State)
 
 	msgs := receiveAll(t, e.ctx, e.work, 1)
 	require.Len(t, msgs, 1, "a fresh message for the segment")
@@ -315,7 +316,7 @@ func TestRescueRequeuesAnExpiredLease(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, l2.Attempt)
 	require.EqualValues(t, 5, seg2.ItemCount)
-	require.ErrorIs(t, e.store.Heartbeat(e.ctx, dead, lease), controltable.ErrLeaseLost)
+	require.ErrorIs(t, e.store.Heartbeat(e.ctx, dead, lease, 0), export.ErrLeaseLost)
 }
 
 func TestRescueSweepsTheDeadLetterQueue(t *testing.T) {
@@ -333,18 +334,18 @@ func TestRescueSweepsTheDeadLetterQueue(t *testing.T) {
 	}))
 	e.clock.Advance(time.Second)
 
-	rep, err := e.life.Rescue(e.ctx, x.ExportID, time.Hour, e.dlq)
+	rep, err := e.rescue(x.ExportID, time.Hour, e.dlq)
 	require.NoError(t, err)
 	require.Equal(t, []int{1}, rep.Parked)
 	seg, err := e.store.GetSegment(e.ctx, x.ExportID, 1)
 	require.NoError(t, err)
-	require.Equal(t, controltable.SegmentFailed, seg.State)
+	require.Equal(t, export.SegmentFailed, seg.State)
 	require.Contains(t, seg.LastError, "moved to dead-letter queue")
 	require.Contains(t, seg.LastError, "worker crashed on item 42", "the reason keeps the last error")
 
 	// Every segment settled, one failed: Rescue settles the export too.
 	got := e.state(x.ExportID)
-	require.Equal(t, controltable.ExportFailed, got.State)
+	require.Equal(t, export.Failed, got.State)
 	require.Equal(t, 1, got.SegmentsFailed)
 	ids, err := e.store.ListActive(e.ctx)
 	require.NoError(t, err)
@@ -356,7 +357,7 @@ func TestRescueSweepsTheDeadLetterQueue(t *testing.T) {
 	require.Equal(t, "someone-else", left[0].ExportID)
 
 	// A terminal export is only tidied from the index.
-	rep, err = e.life.Rescue(e.ctx, x.ExportID, time.Hour, e.dlq)
+	rep, err = e.rescue(x.ExportID, time.Hour, e.dlq)
 	require.NoError(t, err)
 	require.Empty(t, rep.Parked)
 	require.Empty(t, rep.Requeued)
@@ -371,11 +372,21 @@ func TestRescueParksANeverClaimedSegment(t *testing.T) {
 	x := e.export(1)
 	require.NoError(t, e.dlq.Send(e.ctx, []queue.Task{{ExportID: x.ExportID, Segment: 0, TotalSegments: 1}}))
 	e.clock.Advance(time.Second)
-	rep, err := e.life.Rescue(e.ctx, x.ExportID, time.Hour, e.dlq)
+	rep, err := e.rescue(x.ExportID, time.Hour, e.dlq)
 	require.NoError(t, err)
 	require.Equal(t, []int{0}, rep.Parked)
 	seg, err := e.store.GetSegment(e.ctx, x.ExportID, 0)
 	require.NoError(t, err)
-	require.Equal(t, controltable.SegmentFailed, seg.State)
-	require.Equal(t, controltable.ExportFailed, e.state(x.ExportID).State)
+	require.Equal(t, export.SegmentFailed, seg.State)
+	require.Equal(t, export.Failed, e.state(x.ExportID).State)
+}
+
+// rescue runs one Rescue pass, sweeping dlq when it is not nil.
+func (e *env) rescue(id string, grace time.Duration, dlq *queue.Queue) (lifecycle.RescueReport, error) {
+	l := *e.life
+	l.DLQ = nil
+	if dlq != nil {
+		l.DLQ = dlq
+	}
+	return l.Rescue(e.ctx, id, grace)
 }

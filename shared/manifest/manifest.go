@@ -13,7 +13,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/ddbfleet/ddbfleet/shared/controltable"
+	"github.com/ddbfleet/ddbfleet/shared/export"
 )
 
 // Version is the native export manifest version.
@@ -63,7 +63,7 @@ const timeFormat = "2006-01-02T15:04:05.000Z"
 func FormatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
 
 // SortParts orders parts by segment, then part number: the manifest order.
-func SortParts(parts []controltable.Part) {
+func SortParts(parts []export.Part) {
 	sort.Slice(parts, func(i, j int) bool {
 		if parts[i].Segment != parts[j].Segment {
 			return parts[i].Segment < parts[j].Segment
@@ -73,7 +73,7 @@ func SortParts(parts []controltable.Part) {
 }
 
 // BuildFiles renders manifest-files.json: JSON lines, one per part.
-func BuildFiles(parts []controltable.Part) []byte {
+func BuildFiles(parts []export.Part) []byte {
 	SortParts(parts)
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -102,7 +102,7 @@ func ParseFiles(b []byte) ([]File, error) {
 // export that chose no --sse gets the bucket's default encryption, which
 // S3 applies as SSE-S3 unless the bucket says KMS); s3SseKmsKeyId is the
 // chosen key or null.
-func BuildSummary(e *controltable.Export, parts []controltable.Part, end time.Time) ([]byte, Summary) {
+func BuildSummary(e *export.Export, parts []export.Part, end time.Time) ([]byte, Summary) {
 	var items int64
 	for _, p := range parts {
 		items += p.ItemCount
@@ -127,7 +127,7 @@ func BuildSummary(e *controltable.Export, parts []controltable.Part, end time.Ti
 		S3Prefix:           e.Prefix,
 		S3SSEAlgorithm:     sseAlgorithm,
 		S3SSEKMSKeyID:      kmsKey,
-		ManifestFilesS3Key: e.ExportRoot() + FilesName,
+		ManifestFilesS3Key: e.Root() + FilesName,
 		BilledSizeBytes:    e.BilledSizeBytes,
 		ItemCount:          items,
 		OutputFormat:       e.Format.OutputFormat(),

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ddbfleet/ddbfleet/shared/clock"
 	"github.com/ddbfleet/ddbfleet/shared/queue"
 	"github.com/ddbfleet/ddbfleet/shared/queue/queuefake"
 )
@@ -23,13 +24,13 @@ type advancer interface{ Advance(time.Duration) }
 // clockedFake is the fake with its manual clock attached.
 type clockedFake struct {
 	*queuefake.Fake
-	clock *queuefake.Clock
+	clock *clock.Manual
 }
 
 func (c clockedFake) Advance(d time.Duration) { c.clock.Advance(d) }
 
 func newFake(*testing.T) queue.API {
-	clock := queuefake.NewClock(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
+	clock := clock.NewManual(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
 	return clockedFake{Fake: queuefake.New(clock.Now), clock: clock}
 }
 

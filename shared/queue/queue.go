@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/ddbfleet/ddbfleet/shared/fault"
 )
 
 // API is the part of the SQS client the queue uses.
@@ -188,16 +190,15 @@ func (q *Queue) Send(ctx context.Context, tasks []Task) error {
 			body, _ := json.Marshal(t)
 			entries[i] = types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(body))}
 		}
-		for attempt := 0; len(entries) > 0; attempt++ {
+		// One retry path: a partly failed batch resends only the failed
+		// entries, under the same backoff as any other call.
+		err := fault.Retry(ctx, fault.DefaultPolicy, func(ctx context.Context) error {
 			out, err := q.api.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &q.url, Entries: entries})
 			if err != nil {
 				return fmt.Errorf("send %d segment messages: %w", len(entries), err)
 			}
 			if len(out.Failed) == 0 {
-				break
-			}
-			if attempt == 5 {
-				return fmt.Errorf("send segment messages: %d entries failed, first: %s", len(out.Failed), aws.ToString(out.Failed[0].Message))
+				return nil
 			}
 			failed := map[string]bool{}
 			for _, f := range out.Failed {
@@ -210,11 +211,10 @@ func (q *Queue) Send(ctx context.Context, tasks []Task) error {
 				}
 			}
 			entries = again
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
-			}
+			return fault.Retryable(fmt.Errorf("send segment messages: %d entries failed, first: %s", len(out.Failed), aws.ToString(out.Failed[0].Message)))
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return nil

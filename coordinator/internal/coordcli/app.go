@@ -18,6 +18,7 @@ import (
 
 	"github.com/ddbfleet/ddbfleet/shared/awsclient"
 	"github.com/ddbfleet/ddbfleet/shared/controltable"
+	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
 	"github.com/ddbfleet/ddbfleet/shared/fleetcli"
 	"github.com/ddbfleet/ddbfleet/shared/lifecycle"
@@ -52,7 +53,8 @@ type env struct {
 	log     *zap.Logger
 	cfg     fleetcli.Config
 	clients *awsclient.Clients
-	store   *controltable.Store
+	store   controltable.Store
+	table   string // the control table's name, for messages
 	stdout  io.Writer
 }
 
@@ -74,7 +76,8 @@ func newEnv(c *cli.Context) (*env, error) {
 	}
 	return &env{
 		log: log, cfg: cfg, clients: clients, stdout: c.App.Writer,
-		store: controltable.New(clients.DynamoDB, cfg.ControlTable, nil),
+		store: controltable.WithRetry(controltable.NewDynamo(clients.DynamoDB, cfg.ControlTable, nil), fault.DefaultPolicy),
+		table: cfg.ControlTable,
 	}, nil
 }
 
@@ -92,26 +95,32 @@ func (e *env) queues(ctx context.Context) (work, dlq *queue.Queue, err error) {
 	return work, dlq, nil
 }
 
-func (e *env) lifecycle(work *queue.Queue) *lifecycle.Lifecycle {
-	return &lifecycle.Lifecycle{Store: e.store, Buckets: e.bucket, Queue: work, Log: e.log}
+// lifecycle opens the work queue and its dead-letter queue and returns the
+// export state machine over them.
+func (e *env) lifecycle(ctx context.Context) (*lifecycle.Lifecycle, error) {
+	work, dlq, err := e.queues(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &lifecycle.Lifecycle{Store: e.store, Buckets: e.bucket, Queue: work, DLQ: dlq, Log: e.log}, nil
 }
 
 // loadExport reads an export named on the command line; an unknown id is
 // operator input, hence exit 2.
-func (e *env) loadExport(ctx context.Context, id string) (*controltable.Export, error) {
+func (e *env) loadExport(ctx context.Context, id string) (*export.Export, error) {
 	if id == "" {
 		return nil, fault.Invalidf("--export-id is required")
 	}
 	exp, err := e.store.GetExport(ctx, id)
-	if errors.Is(err, controltable.ErrNotFound) {
-		return nil, fault.Invalidf("export %q not found in control table %s", id, e.store.Table())
+	if errors.Is(err, export.ErrNotFound) {
+		return nil, fault.Invalidf("export %q not found in control table %s", id, e.table)
 	}
 	return exp, err
 }
 
 // withExport is the preamble of every command that acts on one export:
 // build the environment, then load the export named by --export-id.
-func withExport(fn func(c *cli.Context, e *env, exp *controltable.Export) error) cli.ActionFunc {
+func withExport(fn func(c *cli.Context, e *env, exp *export.Export) error) cli.ActionFunc {
 	return func(c *cli.Context) error {
 		e, err := newEnv(c)
 		if err != nil {
@@ -152,10 +161,10 @@ func initCommand() *cli.Command {
 				return err
 			}
 			if err := controltable.EnsureTable(c.Context, e.clients.DynamoDB, e.cfg.ControlTable); err != nil {
-				return fleetcli.Failed("%s", err)
+				return fleetcli.Failed(err)
 			}
 			if err := queue.Ensure(c.Context, e.clients.SQS, e.cfg.QueueName, mr, vis); err != nil {
-				return fleetcli.Failed("%s", err)
+				return fleetcli.Failed(err)
 			}
 			e.log.Info("ready", zap.String("controlTable", e.cfg.ControlTable), zap.String("queue", e.cfg.QueueName),
 				zap.String("deadLetterQueue", queue.DLQName(e.cfg.QueueName)), zap.Int("maxReceiveCount", mr))

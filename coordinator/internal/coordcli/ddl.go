@@ -7,8 +7,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ddbfleet/ddbfleet/coordinator/internal/athena"
-	"github.com/ddbfleet/ddbfleet/shared/controltable"
 	"github.com/ddbfleet/ddbfleet/shared/datafile"
+	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
 	"github.com/ddbfleet/ddbfleet/shared/fleetcli"
 	"github.com/ddbfleet/ddbfleet/shared/manifest"
@@ -34,16 +34,16 @@ func ddlCommand() *cli.Command {
 			}
 			return nil
 		},
-		Action: withExport(func(c *cli.Context, e *env, exp *controltable.Export) error {
-			if exp.State != controltable.ExportCompleted {
-				return fleetcli.Failed("export %s is %s; only a COMPLETED export has a table definition", exp.ExportID, exp.State)
+		Action: withExport(func(c *cli.Context, e *env, exp *export.Export) error {
+			if exp.State != export.Completed {
+				return fleetcli.Failedf("export %s is %s; only a COMPLETED export has a table definition", exp.ExportID, exp.State)
 			}
 			parts, err := e.store.ListParts(c.Context, exp.ExportID)
 			if err != nil {
-				return fleetcli.Failed("%s", err)
+				return fleetcli.Failed(err)
 			}
 			manifest.SortParts(parts)
-			var sample *controltable.Part
+			var sample *export.Part
 			for i := range parts {
 				if parts[i].ItemCount > 0 {
 					sample = &parts[i]
@@ -51,11 +51,11 @@ func ddlCommand() *cli.Command {
 				}
 			}
 			if sample == nil {
-				return fleetcli.Failed("export %s has no items: no data file to infer columns from", exp.ExportID)
+				return fleetcli.Failedf("export %s has no items: no data file to infer columns from", exp.ExportID)
 			}
 			schema := athena.NewSchema(exp.Format)
 			if err := readSample(c, e, exp, sample.Key, schema); err != nil {
-				return fleetcli.Failed("read s3://%s/%s: %s", exp.Bucket, sample.Key, err)
+				return fleetcli.Failedf("read s3://%s/%s: %w", exp.Bucket, sample.Key, err)
 			}
 			name := c.String("table-name")
 			if name == "" {
@@ -66,7 +66,7 @@ func ddlCommand() *cli.Command {
 				Location: fmt.Sprintf("s3://%s/%s", exp.Bucket, exp.DataPrefix()),
 			})
 			if err != nil {
-				return fleetcli.Failed("%s", err)
+				return fleetcli.Failed(err)
 			}
 			if len(dropped) > 0 {
 				e.log.Warn("attributes left out: their names differ from others only in case, and Athena ignores case", zap.Strings("attributes", dropped))
@@ -77,7 +77,7 @@ func ddlCommand() *cli.Command {
 	}
 }
 
-func readSample(c *cli.Context, e *env, exp *controltable.Export, key string, schema *athena.Schema) error {
+func readSample(c *cli.Context, e *env, exp *export.Export, key string, schema *athena.Schema) error {
 	r, err := e.bucket(exp.Bucket).Get(c.Context, key)
 	if err != nil {
 		return err

@@ -1,17 +1,15 @@
 package coordcli
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/urfave/cli/v2"
 
 	"github.com/ddbfleet/ddbfleet/coordinator/internal/plan"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
 	"github.com/ddbfleet/ddbfleet/shared/fleetcli"
+	"github.com/ddbfleet/ddbfleet/shared/source"
 )
 
 func estimateCommand() *cli.Command {
@@ -44,15 +42,11 @@ func estimateCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			desc, err := e.clients.DynamoDB.DescribeTable(c.Context, &dynamodb.DescribeTableInput{TableName: &table})
+			td, err := source.Describe(c.Context, e.clients.DynamoDB, table, e.clients.Region)
 			if err != nil {
-				var nf *types.ResourceNotFoundException
-				if errors.As(err, &nf) {
-					return fault.Invalidf("table %q not found in region %s", table, e.clients.Region)
-				}
-				return fleetcli.Failed("describe table %s: %s", table, err)
+				return fleetcli.Failed(err)
 			}
-			size, items := aws.ToInt64(desc.Table.TableSizeBytes), aws.ToInt64(desc.Table.ItemCount)
+			size, items := aws.ToInt64(td.TableSizeBytes), aws.ToInt64(td.ItemCount)
 			segments, err := plan.Segments(c.String("segments"), size, c.Int("fleet-slots"))
 			if err != nil {
 				return err

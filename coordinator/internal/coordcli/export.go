@@ -22,14 +22,14 @@ import (
 
 	"github.com/ddbfleet/ddbfleet/coordinator/internal/plan"
 	"github.com/ddbfleet/ddbfleet/coordinator/internal/progress"
-	"github.com/ddbfleet/ddbfleet/shared/controltable"
 	"github.com/ddbfleet/ddbfleet/shared/datafile"
 	"github.com/ddbfleet/ddbfleet/shared/ddbjson"
+	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
 	"github.com/ddbfleet/ddbfleet/shared/fleetcli"
-	"github.com/ddbfleet/ddbfleet/shared/manifest"
+	"github.com/ddbfleet/ddbfleet/shared/lifecycle"
 	"github.com/ddbfleet/ddbfleet/shared/objstore"
-	"github.com/ddbfleet/ddbfleet/shared/queue"
+	"github.com/ddbfleet/ddbfleet/shared/source"
 )
 
 // DefaultPartSizeMiB is the target compressed size of a data file: large
@@ -86,7 +86,7 @@ type exportOptions struct {
 	filter, projection    string
 	names                 map[string]string
 	values                map[string]types.AttributeValue
-	objects               objstore.PutOptions
+	objects               export.ObjectOptions
 	namesJSON, valuesJSON string // canonical forms, for the fingerprint
 }
 
@@ -127,7 +127,7 @@ func parseExportOptions(c *cli.Context) (exportOptions, error) {
 		}
 		o.valuesJSON = string(b)
 	}
-	o.objects = objstore.PutOptions{SSE: c.String("sse"), SSEKMSKeyID: c.String("sse-kms-key-id"), StorageClass: c.String("storage-class")}
+	o.objects = export.ObjectOptions{SSE: c.String("sse"), SSEKMSKeyID: c.String("sse-kms-key-id"), StorageClass: c.String("storage-class")}
 	switch o.objects.SSE {
 	case "", "AES256", "aws:kms":
 	default:
@@ -234,22 +234,17 @@ func runExport(c *cli.Context) error {
 		return err
 	}
 	ctx := c.Context
-	desc, err := e.clients.DynamoDB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &args.table})
+	td, err := source.Describe(ctx, e.clients.DynamoDB, args.table, e.clients.Region)
 	if err != nil {
-		var nf *types.ResourceNotFoundException
-		if errors.As(err, &nf) {
-			return fault.Invalidf("table %q not found in region %s", args.table, e.clients.Region)
-		}
-		return fleetcli.Failed("describe table %s: %s", args.table, err)
+		return fleetcli.Failed(err)
 	}
 	if err := e.checkBucket(ctx, args.bucket); err != nil {
 		return err
 	}
-	work, _, err := e.queues(ctx)
+	life, err := e.lifecycle(ctx)
 	if err != nil {
-		return fleetcli.Failed("%s", err)
+		return fleetcli.Failed(err)
 	}
-	td := desc.Table
 	rcuCap, err := readCap(args, td)
 	if err != nil {
 		return err
@@ -264,9 +259,9 @@ func runExport(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	exp := &controltable.Export{
+	exp := &export.Export{
 		ExportID: id, Table: args.table, TableARN: aws.ToString(td.TableArn), TableID: aws.ToString(td.TableId),
-		Bucket: args.bucket, Prefix: prefix, SegmentsTotal: segments, StartTime: now, State: controltable.ExportPending,
+		Bucket: args.bucket, Prefix: prefix, SegmentsTotal: segments, StartTime: now, State: export.Pending,
 		ArgsHash: plan.ArgsHash(append([]string{args.table, args.bucket, args.prefixTmpl, args.segments,
 			strconv.FormatFloat(args.rcuCap, 'g', -1, 64), strconv.FormatInt(args.partSize, 10), strconv.Itoa(args.pageSize)},
 			append(append(args.opts.fingerprint(), args.fractionFingerprint()...), slotsFingerprint(c.Int("fleet-slots"))...)...)...),
@@ -282,26 +277,16 @@ func runExport(c *cli.Context) error {
 			return err
 		}
 	}
-	log := e.log.With(zap.String("exportId", id))
-	err = e.store.CreateExport(ctx, exp)
-	if errors.Is(err, controltable.ErrExists) {
-		prev, gerr := e.store.GetExport(ctx, id)
-		if gerr != nil {
-			return fleetcli.Failed("%s", gerr)
-		}
-		if prev.ArgsHash != exp.ArgsHash {
-			return fault.Invalidf("export %q already exists with different arguments (table %s, bucket %s); choose another --export-id", id, prev.Table, prev.Bucket)
-		}
-		log.Info("export already recorded with the same arguments", zap.String("state", string(prev.State)))
-		exp = prev
-	} else if err != nil {
-		return fleetcli.Failed("%s", err)
+	exp, created, err := life.Start(ctx, exp)
+	var conflict *lifecycle.ConflictError
+	if errors.As(err, &conflict) {
+		return fault.Invalidf("%s; choose another --export-id", conflict)
 	}
-	if exp.State == controltable.ExportPending {
-		if err := start(ctx, e, work, exp, log); err != nil {
-			return fleetcli.Failed("%s", err)
-		}
-		exp.State = controltable.ExportRunning
+	if err != nil {
+		return fleetcli.Failed(err)
+	}
+	if !created {
+		e.log.Info("export already recorded with the same arguments", zap.String("exportId", id), zap.String("state", string(exp.State)))
 	}
 	if !c.Bool("wait") {
 		if c.Bool("json") {
@@ -313,7 +298,7 @@ func runExport(c *cli.Context) error {
 	if !c.Bool("json") {
 		fmt.Fprintln(e.stdout, id)
 	}
-	final, err := wait(ctx, e, work, id, c.Duration("lease-duration"))
+	final, err := wait(ctx, e, life, id, c.Duration("lease-duration"))
 	if err != nil {
 		return err
 	}
@@ -323,8 +308,8 @@ func runExport(c *cli.Context) error {
 			return err
 		}
 	}
-	if final.State != controltable.ExportCompleted {
-		return fleetcli.Failed("export %s ended %s: %s", id, final.State, final.LastError)
+	if final.State != export.Completed {
+		return fleetcli.Failedf("export %s ended %s: %s", id, final.State, final.LastError)
 	}
 	return nil
 }
@@ -334,8 +319,8 @@ func runExport(c *cli.Context) error {
 // exactly the input every worker will use. DynamoDB rejects a bad
 // expression only when it is used, and a worker finding out would fail
 // every segment instead of refusing the command.
-func checkExpressions(ctx context.Context, api *dynamodb.Client, exp *controltable.Export) error {
-	in := exp.ScanInput()
+func checkExpressions(ctx context.Context, api *dynamodb.Client, exp *export.Export) error {
+	in := source.ScanInput(exp)
 	in.Limit = aws.Int32(1)
 	in.Segment, in.TotalSegments = aws.Int32(0), aws.Int32(int32(exp.SegmentsTotal))
 	_, err := api.Scan(ctx, in)
@@ -344,7 +329,7 @@ func checkExpressions(ctx context.Context, api *dynamodb.Client, exp *controltab
 	}
 	var ae smithy.APIError
 	if !errors.As(err, &ae) || ae.ErrorCode() != "ValidationException" {
-		return fleetcli.Failed("check the scan expressions on table %s: %s", exp.Table, err)
+		return fleetcli.Failedf("check the scan expressions on table %s: %w", exp.Table, err)
 	}
 	return fault.Invalidf("%s: DynamoDB rejected the scan expressions: %s", expressionFlag(ae.ErrorMessage()), ae.ErrorMessage())
 }
@@ -368,39 +353,10 @@ func expressionFlag(msg string) string {
 	return "--filter-expression/--projection-expression"
 }
 
-// start writes _started, enqueues every segment and marks the export
-// RUNNING. A crash half-way leaves it PENDING, and a re-run with the same
-// --export-id finishes the job: duplicate messages are harmless because
-// the control table decides who works on what.
-func start(ctx context.Context, e *env, work *queue.Queue, exp *controltable.Export, log *zap.Logger) error {
-	if _, err := e.bucket(exp.Bucket).With(exp.Objects).Put(ctx, exp.ExportRoot()+manifest.StartedName, nil, ""); err != nil {
-		return err
-	}
-	tasks := make([]queue.Task, exp.SegmentsTotal)
-	for i := range tasks {
-		tasks[i] = queue.Task{ExportID: exp.ExportID, Segment: i, TotalSegments: exp.SegmentsTotal}
-	}
-	if err := work.Send(ctx, tasks); err != nil {
-		return err
-	}
-	if _, err := e.store.SetExportState(ctx, exp.ExportID, []controltable.ExportState{controltable.ExportPending}, controltable.ExportRunning, nil); err != nil {
-		return err
-	}
-	log.Info("export started", zap.String("table", exp.Table), zap.Int("segments", exp.SegmentsTotal),
-		zap.String("destination", fmt.Sprintf("s3://%s/%s", exp.Bucket, exp.ExportRoot())))
-	// A tiny table may have finished while we were still PENDING.
-	return e.lifecycle(work).Settle(ctx, exp.ExportID)
-}
-
 // wait follows an export to its end, rescuing stuck work on the way.
-func wait(ctx context.Context, e *env, work *queue.Queue, id string, lease time.Duration) (*controltable.Export, error) {
+func wait(ctx context.Context, e *env, life *lifecycle.Lifecycle, id string, lease time.Duration) (*export.Export, error) {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	_, dlq, err := e.queues(ctx)
-	if err != nil {
-		return nil, fleetcli.Failed("%s", err)
-	}
-	life := e.lifecycle(work)
 	rep := progress.New(os.Stderr, isTerminal(os.Stderr), e.log, 10*time.Second)
 	rescueEvery := max(time.Second, lease/2)
 	lastRescue := time.Now()
@@ -410,7 +366,7 @@ func wait(ctx context.Context, e *env, work *queue.Queue, id string, lease time.
 		exp, err := e.store.GetExport(ctx, id)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, fleetcli.Failed("stopped waiting; export %s goes on (see `coordinator status --export-id %s`)", id, id)
+				return nil, fleetcli.Failedf("stopped waiting; export %s goes on (see `coordinator status --export-id %s`)", id, id)
 			}
 			e.log.Warn("cannot read export; still waiting", zap.Error(err))
 		} else {
@@ -423,20 +379,20 @@ func wait(ctx context.Context, e *env, work *queue.Queue, id string, lease time.
 			rep.Update(snap)
 			if time.Since(lastRescue) >= rescueEvery {
 				lastRescue = time.Now()
-				if _, err := life.Rescue(ctx, id, lease, dlq); err != nil && ctx.Err() == nil {
+				if _, err := life.Rescue(ctx, id, lease); err != nil && ctx.Err() == nil {
 					e.log.Warn("rescue pass failed", zap.Error(err))
 				}
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fleetcli.Failed("stopped waiting; export %s goes on (see `coordinator status --export-id %s`)", id, id)
+			return nil, fleetcli.Failedf("stopped waiting; export %s goes on (see `coordinator status --export-id %s`)", id, id)
 		case <-tick.C:
 		}
 	}
 }
 
-func snapshot(exp *controltable.Export, segs []*controltable.Segment) progress.Snapshot {
+func snapshot(exp *export.Export, segs []*export.Segment) progress.Snapshot {
 	s := progress.Snapshot{
 		State: string(exp.State), SegmentsDone: exp.SegmentsDone, SegmentsFailed: exp.SegmentsFailed,
 		SegmentsTotal: exp.SegmentsTotal, EstimatedItems: exp.EstimatedItems,
@@ -447,7 +403,7 @@ func snapshot(exp *controltable.Export, segs []*controltable.Segment) progress.S
 		// A segment in hand shows what its holder has read, not only
 		// what it has committed: with large parts, commits are minutes
 		// apart.
-		if seg.State == controltable.SegmentRunning && seg.LeaseExpiry.After(now) && seg.LiveItems > seg.ItemCount {
+		if seg.LeaseLive(now) && seg.LiveItems > seg.ItemCount {
 			s.Items += seg.LiveItems - seg.ItemCount
 		}
 		s.Bytes += seg.Bytes

@@ -6,7 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ddbfleet/ddbfleet/shared/datafile"
-	"github.com/ddbfleet/ddbfleet/shared/objstore"
+	"github.com/ddbfleet/ddbfleet/shared/export"
 )
 
 func TestDefaultOptionsLeaveTheFingerprintAsItWas(t *testing.T) {
@@ -14,7 +14,7 @@ func TestDefaultOptionsLeaveTheFingerprintAsItWas(t *testing.T) {
 	// re-run with the same --export-id and no options.
 	require.Empty(t, exportOptions{format: datafile.DynamoDBJSON, compression: datafile.Gzip}.fingerprint())
 	got := exportOptions{format: datafile.JSON, compression: datafile.Gzip, filter: "a = :v", valuesJSON: `{":v":{"N":"1"}}`,
-		objects: objstore.PutOptions{StorageClass: "GLACIER_IR"}}.fingerprint()
+		objects: export.ObjectOptions{StorageClass: "GLACIER_IR"}}.fingerprint()
 	require.Equal(t, []string{"format=json", "filter=a = :v", `values={":v":{"N":"1"}}`, "class=GLACIER_IR"}, got)
 }
 

@@ -8,10 +8,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ddbfleet/ddbfleet/coordinator/internal/verify"
-	"github.com/ddbfleet/ddbfleet/shared/controltable"
+	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/fleetcli"
 	"github.com/ddbfleet/ddbfleet/shared/manifest"
-	"github.com/ddbfleet/ddbfleet/shared/queue"
 )
 
 // status is the JSON shape of `status --json` (the contract names the
@@ -43,13 +42,13 @@ type failedSegment struct {
 	LastError string `json:"lastError"`
 }
 
-func newStatus(e *controltable.Export, segs []*controltable.Segment) status {
+func newStatus(e *export.Export, segs []*export.Segment) status {
 	s := status{
 		ExportID: e.ExportID, Table: e.Table, State: string(e.State), SegmentsTotal: e.SegmentsTotal,
 		SegmentsDone: e.SegmentsDone, SegmentsFailed: e.SegmentsFailed, ItemCount: e.ItemCount, Bytes: e.Bytes,
 		ReadCapacityCap:    e.ReadCapacityCap,
 		ManifestSummaryKey: e.ManifestSummaryKey, S3Bucket: e.Bucket, S3Prefix: e.Prefix,
-		ExportRoot: fmt.Sprintf("s3://%s/%s", e.Bucket, e.ExportRoot()),
+		ExportRoot: fmt.Sprintf("s3://%s/%s", e.Bucket, e.Root()),
 		StartTime:  manifest.FormatTime(e.StartTime), LastError: e.LastError,
 	}
 	if !e.EndTime.IsZero() {
@@ -67,9 +66,9 @@ func newStatus(e *controltable.Export, segs []*controltable.Segment) status {
 			s.Bytes += seg.Bytes
 		}
 		switch {
-		case seg.State == controltable.SegmentRunning && seg.LeaseExpiry.After(now):
+		case seg.State == export.SegmentRunning && seg.LeaseExpiry.After(now):
 			s.SegmentsRunning++
-		case seg.State == controltable.SegmentFailed:
+		case seg.State == export.SegmentFailed:
 			s.FailedSegments = append(s.FailedSegments, failedSegment{Segment: seg.Segment, Attempts: seg.Attempt, LastError: seg.LastError})
 		}
 	}
@@ -82,20 +81,20 @@ func statusCommand() *cli.Command {
 		Usage: "show one export's state (and hand back work whose worker died)",
 		Flags: []cli.Flag{exportIDFlag, jsonFlag, leaseFlag,
 			&cli.BoolFlag{Name: "no-rescue", Usage: "only read; do not re-enqueue stuck segments"}},
-		Action: withExport(func(c *cli.Context, e *env, exp *controltable.Export) error {
+		Action: withExport(func(c *cli.Context, e *env, exp *export.Export) error {
 			if !c.Bool("no-rescue") && !exp.State.Terminal() {
-				if work, dlq, err := e.queues(c.Context); err == nil {
-					if _, err := e.lifecycle(work).Rescue(c.Context, exp.ExportID, c.Duration("lease-duration"), dlq); err != nil {
+				if life, err := e.lifecycle(c.Context); err == nil {
+					if _, err := life.Rescue(c.Context, exp.ExportID, c.Duration("lease-duration")); err != nil {
 						e.log.Warn("rescue pass failed", zap.Error(err))
 					}
 					if exp, err = e.store.GetExport(c.Context, exp.ExportID); err != nil {
-						return fleetcli.Failed("%s", err)
+						return fleetcli.Failed(err)
 					}
 				}
 			}
 			segs, err := e.store.ListSegments(c.Context, exp.ExportID)
 			if err != nil {
-				return fleetcli.Failed("%s", err)
+				return fleetcli.Failed(err)
 			}
 			st := newStatus(exp, segs)
 			if c.Bool("json") {
@@ -125,17 +124,17 @@ func verifyCommand() *cli.Command {
 		Usage: "re-read every data file of a completed export and check it against the manifest and the control table",
 		Flags: []cli.Flag{exportIDFlag, jsonFlag,
 			&cli.IntFlag{Name: "concurrency", Value: 8, Usage: "files read at once"}},
-		Action: withExport(func(c *cli.Context, e *env, exp *controltable.Export) error {
-			if exp.State != controltable.ExportCompleted {
-				return fleetcli.Failed("export %s is %s; only a COMPLETED export can be verified", exp.ExportID, exp.State)
+		Action: withExport(func(c *cli.Context, e *env, exp *export.Export) error {
+			if exp.State != export.Completed {
+				return fleetcli.Failedf("export %s is %s; only a COMPLETED export can be verified", exp.ExportID, exp.State)
 			}
 			parts, err := e.store.ListParts(c.Context, exp.ExportID)
 			if err != nil {
-				return fleetcli.Failed("%s", err)
+				return fleetcli.Failed(err)
 			}
 			rep, err := verify.Run(c.Context, exp, parts, e.bucket(exp.Bucket), c.Int("concurrency"))
 			if err != nil {
-				return fleetcli.Failed("verify %s: %s", exp.ExportID, err)
+				return fleetcli.Failedf("verify %s: %w", exp.ExportID, err)
 			}
 			if c.Bool("json") {
 				if err := e.printJSON(rep); err != nil {
@@ -152,7 +151,7 @@ func verifyCommand() *cli.Command {
 				fmt.Fprintf(e.stdout, "export %s: %d files, %d items, %d bytes re-read: %s\n", exp.ExportID, rep.Files, rep.Items, rep.Bytes, verdict)
 			}
 			if !rep.OK {
-				return fleetcli.Failed("export %s does not verify: %d problems", exp.ExportID, len(rep.Problems))
+				return fleetcli.Failedf("export %s does not verify: %d problems", exp.ExportID, len(rep.Problems))
 			}
 			return nil
 		}),
@@ -164,43 +163,19 @@ func retryCommand() *cli.Command {
 		Name:  "retry",
 		Usage: "re-enqueue the segments that failed (including those parked in the dead-letter queue); the export resumes",
 		Flags: []cli.Flag{exportIDFlag, jsonFlag, leaseFlag},
-		Action: withExport(func(c *cli.Context, e *env, exp *controltable.Export) error {
-			ctx := c.Context
-			switch exp.State {
-			case controltable.ExportCompleted:
+		Action: withExport(func(c *cli.Context, e *env, exp *export.Export) error {
+			life, err := e.lifecycle(c.Context)
+			if err != nil {
+				return fleetcli.Failed(err)
+			}
+			reset, err := life.Retry(c.Context, exp.ExportID, c.Duration("lease-duration"))
+			if err != nil {
+				return fleetcli.Failed(err)
+			}
+			if exp.State == export.Completed {
 				e.log.Info("export already COMPLETED; nothing to retry", zap.String("exportId", exp.ExportID))
 				return nil
-			case controltable.ExportCancelled:
-				return fleetcli.Failed("export %s was CANCELLED; start a new export instead", exp.ExportID)
 			}
-			work, dlq, err := e.queues(ctx)
-			if err != nil {
-				return fleetcli.Failed("%s", err)
-			}
-			life := e.lifecycle(work)
-			// First turn dead-lettered work into FAILED segments (and drop
-			// stale copies of segments already FAILED), so the reset below
-			// picks them all up and the DLQ is left clean.
-			if _, err := life.SweepDLQ(ctx, exp, dlq); err != nil {
-				return fleetcli.Failed("%s", err)
-			}
-			if exp.State == controltable.ExportRunning {
-				if _, err := life.Rescue(ctx, exp.ExportID, c.Duration("lease-duration"), dlq); err != nil {
-					return fleetcli.Failed("%s", err)
-				}
-			}
-			reset, err := e.store.ResetFailed(ctx, exp.ExportID)
-			if err != nil {
-				return fleetcli.Failed("%s", err)
-			}
-			tasks := make([]queue.Task, len(reset))
-			for i, s := range reset {
-				tasks[i] = queue.Task{ExportID: exp.ExportID, Segment: s, TotalSegments: exp.SegmentsTotal}
-			}
-			if err := work.Send(ctx, tasks); err != nil {
-				return fleetcli.Failed("%s", err)
-			}
-			e.log.Info("re-enqueued failed segments", zap.String("exportId", exp.ExportID), zap.Ints("segments", reset))
 			if c.Bool("json") {
 				return e.printJSON(map[string]any{"exportId": exp.ExportID, "segmentsRequeued": reset})
 			}
@@ -215,41 +190,14 @@ func cancelCommand() *cli.Command {
 		Name:  "cancel",
 		Usage: "stop an export: workers abandon its segments, its data files are deleted and no manifest is written",
 		Flags: []cli.Flag{exportIDFlag},
-		Action: withExport(func(c *cli.Context, e *env, exp *controltable.Export) error {
-			ctx := c.Context
-			if exp.State == controltable.ExportCompleted || exp.State == controltable.ExportFinalizing {
-				return fleetcli.Failed("export %s is %s; a finished export cannot be cancelled", exp.ExportID, exp.State)
-			}
-			if exp.State != controltable.ExportCancelled {
-				ok, err := e.store.SetExportState(ctx, exp.ExportID,
-					[]controltable.ExportState{controltable.ExportPending, controltable.ExportRunning, controltable.ExportFailed},
-					controltable.ExportCancelled, nil)
-				if err != nil {
-					return fleetcli.Failed("%s", err)
-				}
-				if !ok {
-					return fleetcli.Failed("export %s changed state while cancelling; run cancel again", exp.ExportID)
-				}
-			}
-			// Workers' commits now fail the export-state check, and each
-			// deletes its own rejected upload; this removes the rest.
-			obj := e.bucket(exp.Bucket).With(exp.Objects)
-			objs, err := obj.List(ctx, exp.DataPrefix())
+		Action: withExport(func(c *cli.Context, e *env, exp *export.Export) error {
+			life, err := e.lifecycle(c.Context)
 			if err != nil {
-				return fleetcli.Failed("%s", err)
+				return fleetcli.Failed(err)
 			}
-			keys := make([]string, len(objs))
-			for i, o := range objs {
-				keys[i] = o.Key
+			if _, err := life.Cancel(c.Context, exp.ExportID); err != nil {
+				return fleetcli.Failedf("export %s: %w", exp.ExportID, err)
 			}
-			if err := obj.Delete(ctx, keys...); err != nil {
-				return fleetcli.Failed("%s", err)
-			}
-			marker := fmt.Sprintf("cancelled at %s\n", manifest.FormatTime(time.Now()))
-			if _, err := obj.Put(ctx, exp.ExportRoot()+manifest.CancelledName, []byte(marker), "text/plain"); err != nil {
-				return fleetcli.Failed("%s", err)
-			}
-			e.log.Info("export cancelled", zap.String("exportId", exp.ExportID), zap.Int("dataFilesDeleted", len(keys)))
 			return nil
 		}),
 	}
@@ -260,14 +208,14 @@ func rescueCommand() *cli.Command {
 		Name:  "rescue",
 		Usage: "hand back segments whose worker died, mark dead-lettered ones FAILED, and finalize an export nobody finalized",
 		Flags: []cli.Flag{exportIDFlag, jsonFlag, leaseFlag},
-		Action: withExport(func(c *cli.Context, e *env, exp *controltable.Export) error {
-			work, dlq, err := e.queues(c.Context)
+		Action: withExport(func(c *cli.Context, e *env, exp *export.Export) error {
+			life, err := e.lifecycle(c.Context)
 			if err != nil {
-				return fleetcli.Failed("%s", err)
+				return fleetcli.Failed(err)
 			}
-			rep, err := e.lifecycle(work).Rescue(c.Context, exp.ExportID, c.Duration("lease-duration"), dlq)
+			rep, err := life.Rescue(c.Context, exp.ExportID, c.Duration("lease-duration"))
 			if err != nil {
-				return fleetcli.Failed("%s", err)
+				return fleetcli.Failed(err)
 			}
 			if c.Bool("json") {
 				return e.printJSON(rep)

@@ -17,8 +17,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ddbfleet/ddbfleet/shared/controltable"
 	"github.com/ddbfleet/ddbfleet/shared/datafile"
+	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/manifest"
 	"github.com/ddbfleet/ddbfleet/shared/objstore"
 )
@@ -34,7 +34,7 @@ type Report struct {
 }
 
 // Run verifies a COMPLETED export.
-func Run(ctx context.Context, e *controltable.Export, parts []controltable.Part, obj *objstore.Store, concurrency int) (*Report, error) {
+func Run(ctx context.Context, e *export.Export, parts []export.Part, obj *objstore.Store, concurrency int) (*Report, error) {
 	rep := &Report{ExportID: e.ExportID, Problems: []string{}}
 	var mu sync.Mutex
 	problem := func(format string, args ...any) {
@@ -42,7 +42,7 @@ func Run(ctx context.Context, e *controltable.Export, parts []controltable.Part,
 		rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...))
 		mu.Unlock()
 	}
-	root := e.ExportRoot()
+	root := e.Root()
 	filesJSON := readChecked(ctx, obj, root+manifest.FilesName, root+manifest.FilesChecksumName, problem)
 	summaryJSON := readChecked(ctx, obj, root+manifest.SummaryName, root+manifest.SummaryChecksumName, problem)
 	if ok, err := obj.Exists(ctx, root+manifest.StartedName); err != nil {
@@ -65,7 +65,7 @@ func Run(ctx context.Context, e *controltable.Export, parts []controltable.Part,
 	}
 
 	// Manifest against the control table: same files, same sums.
-	byKey := map[string]controltable.Part{}
+	byKey := map[string]export.Part{}
 	for _, p := range parts {
 		byKey[p.Key] = p
 	}

@@ -18,8 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ddbfleet/ddbfleet/coordinator/internal/verify"
-	"github.com/ddbfleet/ddbfleet/shared/controltable"
 	"github.com/ddbfleet/ddbfleet/shared/datafile"
+	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/manifest"
 	"github.com/ddbfleet/ddbfleet/shared/objstore"
 )
@@ -30,8 +30,8 @@ import (
 type fixture struct {
 	ctx   context.Context
 	obj   *objstore.Store
-	exp   *controltable.Export
-	parts []controltable.Part
+	exp   *export.Export
+	parts []export.Part
 }
 
 func gz(t *testing.T, lines ...string) []byte {
@@ -68,9 +68,9 @@ func newFixtureAs(t *testing.T, format datafile.Format, comp datafile.Compressio
 	f := &fixture{
 		ctx: ctx,
 		obj: objstore.New(client, "exports", objstore.DefaultOptions),
-		exp: &controltable.Export{
+		exp: &export.Export{
 			ExportID: "01HEXPORT", Table: "orders", TableARN: "arn:aws:dynamodb:us-east-1:1:table/orders",
-			Bucket: "exports", Prefix: "backups", SegmentsTotal: 2, State: controltable.ExportCompleted,
+			Bucket: "exports", Prefix: "backups", SegmentsTotal: 2, State: export.Completed,
 			StartTime: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC),
 			Format:    format, Compression: comp,
 		},
@@ -102,14 +102,14 @@ func newFixtureAs(t *testing.T, format datafile.Format, comp datafile.Compressio
 		key := f.exp.PartKey(sp[0], sp[1], 1)
 		info, err := f.obj.Put(ctx, key, encode(lines), "")
 		require.NoError(t, err)
-		f.parts = append(f.parts, controltable.Part{
+		f.parts = append(f.parts, export.Part{
 			Segment: sp[0], Part: sp[1], Attempt: 1, Key: key, ItemCount: int64(len(lines)),
 			MD5: info.MD5Base64(), ETag: info.ETag, Bytes: info.Bytes,
 		})
 		f.exp.ItemCount += int64(len(lines))
 		f.exp.Parts++
 	}
-	root := f.exp.ExportRoot()
+	root := f.exp.Root()
 	filesJSON := manifest.BuildFiles(f.parts)
 	summary, _ := manifest.BuildSummary(f.exp, f.parts, f.exp.StartTime.Add(time.Minute))
 	for key, body := range map[string][]byte{
@@ -189,7 +189,7 @@ func TestWrongItemCountIsDetected(t *testing.T) {
 			f.parts[i].MD5 = info.MD5Base64()
 		}
 	}
-	root := f.exp.ExportRoot()
+	root := f.exp.Root()
 	filesJSON := manifest.BuildFiles(f.parts)
 	_, err = f.obj.Put(f.ctx, root+manifest.FilesName, filesJSON, "")
 	require.NoError(t, err)
@@ -208,7 +208,7 @@ func TestStrayObjectIsDetected(t *testing.T) {
 
 func TestManifestChecksumMismatchIsDetected(t *testing.T) {
 	f := newFixture(t)
-	_, err := f.obj.Put(f.ctx, f.exp.ExportRoot()+manifest.SummaryChecksumName, []byte("0123456789abcdef0123456789abcdef"), "")
+	_, err := f.obj.Put(f.ctx, f.exp.Root()+manifest.SummaryChecksumName, []byte("0123456789abcdef0123456789abcdef"), "")
 	require.NoError(t, err)
 	requireProblem(t, f.run(t), manifest.SummaryName, manifest.SummaryChecksumName)
 }
@@ -227,7 +227,7 @@ func TestControlTableDisagreementIsDetected(t *testing.T) {
 
 func TestMissingStartedMarkerIsDetected(t *testing.T) {
 	f := newFixture(t)
-	require.NoError(t, f.obj.Delete(f.ctx, f.exp.ExportRoot()+manifest.StartedName))
+	require.NoError(t, f.obj.Delete(f.ctx, f.exp.Root()+manifest.StartedName))
 	requireProblem(t, f.run(t), manifest.StartedName)
 }
 

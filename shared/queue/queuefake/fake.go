@@ -28,29 +28,6 @@ import (
 
 var _ queue.API = (*Fake)(nil)
 
-// Clock is a manual clock for tests: time stands still until Advance.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-// NewClock returns a clock reading start.
-func NewClock(start time.Time) *Clock { return &Clock{now: start} }
-
-// Now reads the clock.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // Fake is an in-memory SQS. The zero value is not usable; call New.
 type Fake struct {
 	mu     sync.Mutex

@@ -1,8 +1,9 @@
 // Package consumer owns a worker's main loop: it long-polls the work queue,
 // claims each segment in the control table, runs it under a heartbeat that
 // keeps both the lease and the message's visibility alive, and settles the
-// message by the outcome — delete when done or not ours, release when
-// draining, retry later or fail for good on errors.
+// message by the outcome (decide, in settle.go: a pure function) — delete
+// when done or not ours, release when draining, retry later or fail for
+// good on errors.
 //
 // Two contexts drive shutdown: the receive context ends on SIGTERM (stop
 // taking work, checkpoint what is in hand); the work context ends when the
@@ -23,13 +24,56 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ddbfleet/ddbfleet/shared/clock"
 	"github.com/ddbfleet/ddbfleet/shared/controltable"
+	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
-	"github.com/ddbfleet/ddbfleet/shared/lifecycle"
 	"github.com/ddbfleet/ddbfleet/shared/queue"
-	"github.com/ddbfleet/ddbfleet/worker/internal/ecsprotect"
 	"github.com/ddbfleet/ddbfleet/worker/internal/pacer"
 	"github.com/ddbfleet/ddbfleet/worker/internal/segexport"
+)
+
+// Queue is the work queue as the loop uses it; *queue.Queue implements it.
+type Queue interface {
+	Receive(ctx context.Context, max int, wait, visibility time.Duration) ([]queue.Message, error)
+	Delete(ctx context.Context, receipt string) error
+	SetVisibility(ctx context.Context, receipt string, d time.Duration) error
+	Backlog(ctx context.Context) (int, error)
+	MaxReceiveCount(ctx context.Context) (int, error)
+}
+
+// Store is the part of the control table the loop uses.
+type Store interface {
+	GetExport(ctx context.Context, exportID string) (*export.Export, error)
+	ClaimSegment(ctx context.Context, exportID string, segment int, owner string, lease time.Duration) (*export.Segment, export.Lease, error)
+	Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, liveItems int64) error
+	ReleaseSegment(ctx context.Context, l export.Lease, reason string) error
+	FailSegment(ctx context.Context, l export.Lease, reason string, final bool) error
+	CountLeased(ctx context.Context, exportID string) (int, error)
+}
+
+// Runner exports one claimed segment; *segexport.Exporter implements it.
+type Runner interface {
+	Run(ctx context.Context, job segexport.Job) (segexport.Result, error)
+}
+
+// Settler moves an export on after one of its segments settled;
+// *lifecycle.Lifecycle implements it.
+type Settler interface {
+	Settle(ctx context.Context, exportID string) error
+}
+
+// Protector keeps the task from being scaled in while it holds work;
+// *ecsprotect.Protector implements it.
+type Protector interface {
+	Acquire(ctx context.Context)
+	Release(ctx context.Context)
+}
+
+var (
+	_ Queue  = (*queue.Queue)(nil)
+	_ Store  = controltable.Store(nil)
+	_ Runner = (*segexport.Exporter)(nil)
 )
 
 // Config tunes the loop.
@@ -40,34 +84,46 @@ type Config struct {
 	LeaseDuration time.Duration
 }
 
-// Consumer is one worker process's loop.
+// Consumer is one worker process's loop. ID names the process in leases
+// (owner names add a nonce per claim).
 type Consumer struct {
 	Config   Config
-	Queue    *queue.Queue
-	Store    *controltable.Store
-	Life     *lifecycle.Lifecycle
-	Exporter *segexport.Exporter
-	Protect  *ecsprotect.Protector
+	ID       string
+	Queue    Queue
+	Store    Store
+	Settler  Settler
+	Exporter Runner
+	Protect  Protector
 	Log      *zap.Logger
+	Clock    clock.Clock
 
-	id         string
 	maxReceive int
 	inflight   atomic.Int32
-	lastActive atomic.Int64 // unix nanos of the last message or finished job
+	lastActive atomic.Int64 // unix nanos on Clock of the last message or finished job
 }
+
+// DefaultID is host/pid, unique among live workers.
+func DefaultID() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d", host, os.Getpid())
+}
+
+// receiveRetry paces receives after a failure: quick at first, never
+// more than a long poll apart, and never giving up while the worker runs.
+var receiveRetry = fault.Policy{Initial: 500 * time.Millisecond, Max: 20 * time.Second}
 
 // Run consumes until ctx ends (then drains) or the queue stays idle for
 // ExitWhenIdle. It returns nil on a clean stop.
 func (c *Consumer) Run(ctx context.Context) error {
-	host, _ := os.Hostname()
-	c.id = fmt.Sprintf("%s/%d", host, os.Getpid())
+	clk := clock.OrReal(c.Clock)
+	c.Clock = clk
 	mr, err := c.Queue.MaxReceiveCount(ctx)
 	if err != nil {
 		return err
 	}
 	c.maxReceive = mr
 	c.touch()
-	log := c.Log.With(zap.String("worker", c.id))
+	log := c.Log.With(zap.String("worker", c.ID))
 	log.Info("worker started", zap.Int("concurrency", c.Config.Concurrency), zap.Duration("lease", c.Config.LeaseDuration), zap.Int("maxReceiveCount", mr))
 
 	workCtx, abort := context.WithCancel(context.WithoutCancel(ctx))
@@ -79,12 +135,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// The drain budget runs from the signal, not from when the loop
 	// notices it (a long poll may still be finishing).
 	var signalled atomic.Int64
-	stopWatch := context.AfterFunc(ctx, func() { signalled.Store(time.Now().UnixNano()) })
+	stopWatch := context.AfterFunc(ctx, func() { signalled.Store(clk.Now().UnixNano()) })
 	defer stopWatch()
-
-	rescueCtx, stopRescue := context.WithCancel(ctx)
-	defer stopRescue()
-	go c.rescueLoop(rescueCtx)
 
 	for ctx.Err() == nil {
 		free := c.Config.Concurrency - int(c.inflight.Load())
@@ -96,15 +148,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		// The long poll is not cut by SIGTERM: a receive abandoned
-		// mid-answer loses its messages until their visibility timeout
-		// (a whole lease). It is short enough to end inside the drain
-		// budget instead, and what it brings after SIGTERM is handed back.
-		wait := min(20*time.Second, max(time.Second, c.Config.DrainTimeout/4))
-		if c.Config.ExitWhenIdle > 0 {
-			wait = max(time.Second, min(wait, c.Config.ExitWhenIdle/2))
-		}
-		msgs, err := c.Queue.Receive(workCtx, min(free, 10), wait, c.Config.LeaseDuration)
+		msgs, err := c.receive(ctx, workCtx, free)
 		if ctx.Err() != nil {
 			for _, m := range msgs {
 				_ = c.Queue.SetVisibility(workCtx, m.ReceiptHandle, 0)
@@ -112,23 +156,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 			break
 		}
 		if err != nil {
-			log.Warn("receive failed; retrying", zap.Error(err))
-			sleep(ctx, 2*time.Second)
+			log.Warn("receive failed", zap.Error(err))
 			continue
 		}
 		if len(msgs) == 0 {
-			idle := time.Since(time.Unix(0, c.lastActive.Load()))
-			if c.Config.ExitWhenIdle > 0 && c.inflight.Load() == 0 && idle >= c.Config.ExitWhenIdle {
-				// Messages hidden in flight elsewhere may come back (their
-				// worker died, or a receive's answer was lost): the queue
-				// is only idle when nothing is waiting and nothing is out.
-				if n, err := c.Queue.Backlog(ctx); err != nil || n > 0 {
-					if err == nil {
-						log.Debug("no message for us, but some are in flight; staying", zap.Int("inFlight", n))
-					}
-					continue
-				}
-				log.Info("queue idle; exiting", zap.Duration("idle", idle))
+			if c.idle(ctx, log) {
 				break
 			}
 			continue
@@ -158,11 +190,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// Keep a little of the budget for handing segments back after an abort.
 	budget := c.Config.DrainTimeout - min(c.Config.DrainTimeout/4, 5*time.Second)
 	if at := signalled.Load(); at != 0 {
-		budget -= time.Since(time.Unix(0, at))
+		budget -= clk.Now().Sub(time.Unix(0, at))
 	}
 	select {
 	case <-done:
-	case <-time.After(budget):
+	case <-clk.After(budget):
 		log.Warn("drain budget spent; abandoning work in hand to its last checkpoint")
 		abort()
 		<-done
@@ -171,7 +203,77 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return nil
 }
 
-func (c *Consumer) touch() { c.lastActive.Store(time.Now().UnixNano()) }
+// receive long-polls for up to free messages, retrying failures until ctx
+// (the receive context) ends. The poll itself runs on workCtx: a receive
+// abandoned mid-answer loses its messages until their visibility timeout
+// (a whole lease). The poll is short enough to end inside the drain
+// budget instead, and what it brings after SIGTERM is handed back.
+func (c *Consumer) receive(ctx, workCtx context.Context, free int) ([]queue.Message, error) {
+	wait := min(20*time.Second, max(time.Second, c.Config.DrainTimeout/4))
+	if c.Config.ExitWhenIdle > 0 {
+		wait = max(time.Second, min(wait, c.Config.ExitWhenIdle/2))
+	}
+	var msgs []queue.Message
+	err := fault.Retry(ctx, receiveRetry, func(context.Context) error {
+		var err error
+		msgs, err = c.Queue.Receive(workCtx, min(free, 10), wait, c.Config.LeaseDuration)
+		if err != nil && ctx.Err() == nil {
+			c.Log.Warn("receive failed; retrying", zap.Error(err))
+		}
+		return err
+	})
+	return msgs, err
+}
+
+// idle reports whether a batch worker should exit: no message for
+// ExitWhenIdle, nothing in hand, and nothing in the queue. Messages hidden
+// in flight elsewhere may come back (their worker died, or a receive's
+// answer was lost): the queue is only idle when nothing is waiting and
+// nothing is out.
+func (c *Consumer) idle(ctx context.Context, log *zap.Logger) bool {
+	quiet := c.Clock.Now().Sub(time.Unix(0, c.lastActive.Load()))
+	if c.Config.ExitWhenIdle <= 0 || c.inflight.Load() != 0 || quiet < c.Config.ExitWhenIdle {
+		return false
+	}
+	if n, err := c.Queue.Backlog(ctx); err != nil || n > 0 {
+		if err == nil {
+			log.Debug("no message for us, but some are in flight; staying", zap.Int("inFlight", n))
+		}
+		return false
+	}
+	log.Info("queue idle; exiting", zap.Duration("idle", quiet))
+	return true
+}
+
+func (c *Consumer) touch() { c.lastActive.Store(c.Clock.Now().UnixNano()) }
+
+// admission is what happens to a message before any work: run it, or
+// settle it at once.
+type admission struct {
+	run    bool
+	delete bool          // when not run: drop the message
+	hide   time.Duration // when not run and kept: show it again after this
+	why    string
+}
+
+// admit decides whether a message's segment can be worked on, from the
+// export's row (nil when it does not exist) and the claim's refusal.
+func admit(exp *export.Export, refused *export.NotClaimableError, now time.Time) admission {
+	switch {
+	case exp == nil:
+		return admission{delete: true, why: "dropping message for unknown export"}
+	case exp.State.Terminal() || exp.State == export.Finalizing:
+		return admission{delete: true, why: "export no longer running; dropping message"}
+	case refused == nil:
+		return admission{run: true}
+	case refused.State.Settled():
+		return admission{delete: true, why: "segment already settled; dropping duplicate message"}
+	}
+	// Another worker holds a live lease. If it dies, this may be the only
+	// copy of the message left: hide it for the rest of that lease, then
+	// look again, rather than dropping it.
+	return admission{hide: max(time.Second, refused.LeaseExpiry.Sub(now)+time.Second), why: "segment leased by another worker; message hidden until its lease ends"}
+}
 
 func (c *Consumer) handle(ctx context.Context, m queue.Message, drain <-chan struct{}, log *zap.Logger) {
 	log = log.With(zap.String("exportId", m.ExportID), zap.Int("segment", m.Segment), zap.Int("receiveCount", m.ReceiveCount))
@@ -181,41 +283,55 @@ func (c *Consumer) handle(ctx context.Context, m queue.Message, drain <-chan str
 		return
 	}
 	exp, err := c.Store.GetExport(ctx, m.ExportID)
-	if errors.Is(err, controltable.ErrNotFound) {
-		log.Error("dropping message for unknown export")
-		c.deleteMsg(ctx, m, log)
-		return
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, export.ErrNotFound) {
 		log.Warn("cannot read export; message will be redelivered", zap.Error(err))
 		return
 	}
-	if exp.State.Terminal() || exp.State == controltable.ExportFinalizing {
-		log.Info("export no longer running; dropping message", zap.String("state", string(exp.State)))
-		c.deleteMsg(ctx, m, log)
+	var seg *export.Segment
+	var lease export.Lease
+	var refused *export.NotClaimableError
+	if exp != nil && exp.State.AcceptsWork() {
+		owner := c.ID + "/" + nonce()
+		seg, lease, err = c.Store.ClaimSegment(ctx, m.ExportID, m.Segment, owner, c.Config.LeaseDuration)
+		if err != nil && !errors.As(err, &refused) {
+			log.Warn("claim failed; message will be redelivered", zap.Error(err))
+			return
+		}
+	}
+	if a := admit(exp, refused, c.Clock.Now()); !a.run {
+		log.Info(a.why, zap.Stringer("refused", refusedString{refused}))
+		if a.delete {
+			c.deleteMsg(ctx, m, log)
+		} else if err := c.Queue.SetVisibility(ctx, m.ReceiptHandle, a.hide); err != nil {
+			log.Warn("could not hide message", zap.Error(err))
+		}
 		return
 	}
-	owner := c.id + "/" + nonce()
-	seg, lease, err := c.Store.ClaimSegment(ctx, m.ExportID, m.Segment, owner, c.Config.LeaseDuration)
-	var nc *controltable.NotClaimableError
-	if errors.As(err, &nc) {
-		// Done, failed, or held by a live worker that has its own message:
-		// this copy is a duplicate.
-		log.Info("segment not claimable; dropping duplicate message", zap.String("why", nc.Error()))
-		c.deleteMsg(ctx, m, log)
-		return
+	c.run(ctx, m, exp, seg, lease, drain, log)
+}
+
+// refusedString logs a claim refusal only when there was one.
+type refusedString struct{ e *export.NotClaimableError }
+
+func (r refusedString) String() string {
+	if r.e == nil {
+		return ""
 	}
-	if err != nil {
-		log.Warn("claim failed; message will be redelivered", zap.Error(err))
-		return
-	}
+	return r.e.Error()
+}
+
+// run works on a claimed segment and settles its message.
+func (c *Consumer) run(ctx context.Context, m queue.Message, exp *export.Export, seg *export.Segment, lease export.Lease, drain <-chan struct{}, log *zap.Logger) {
 	log = log.With(zap.Int("attempt", lease.Attempt))
 	log.Info("segment claimed", zap.Int("nextPart", seg.NextPart))
 	c.Protect.Acquire(ctx)
 	defer c.Protect.Release(context.WithoutCancel(ctx))
 
 	segCtx, cancel := context.WithCancelCause(ctx)
-	pace := pacer.New(c.share(ctx, exp, true))
+	// A new claim takes cap ÷ unfinished segments, the safe side: the sum
+	// of all shares cannot pass the cap however many workers start at
+	// once. Heartbeats then re-divide it among live leases.
+	pace := pacer.New(exp.ReadShare(exp.Unfinished()))
 	var read atomic.Int64
 	read.Store(seg.ItemCount)
 	hbDone := make(chan struct{})
@@ -234,103 +350,45 @@ func (c *Consumer) handle(ctx context.Context, m queue.Message, drain <-chan str
 	bg, stop := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer stop()
 
-	switch {
-	case runErr == nil:
-		c.deleteMsg(bg, m, log)
-		if err := c.Life.Settle(bg, m.ExportID); err != nil {
-			log.Error("could not settle export; the coordinator's rescuer will", zap.Error(err))
+	o := outcome{runErr: runErr, cause: cause, stopping: ctx.Err() != nil,
+		receiveCount: m.ReceiveCount, maxReceive: c.maxReceive, leaseDuration: c.Config.LeaseDuration}
+	if export.IsLeaseLost(runErr) || export.IsLeaseLost(cause) {
+		if e, err := c.Store.GetExport(bg, m.ExportID); err == nil {
+			o.exportState = e.State
 		}
-	case controltable.IsLeaseLost(runErr) || controltable.IsLeaseLost(cause):
-		// Another attempt owns the segment now, and its own delivery of
-		// this message; deleting with our stale receipt could remove it.
-		// If the export stopped instead, the message has nothing to do.
+	}
+	d := decide(o)
+	switch d.verb {
+	case abandon:
 		log.Warn("lost the segment's lease; abandoning this attempt", zap.Error(runErr))
-		if e, err := c.Store.GetExport(bg, m.ExportID); err == nil && e.State.Terminal() {
-			c.deleteMsg(bg, m, log)
-		}
-	case errors.Is(runErr, segexport.ErrDrained) || ctx.Err() != nil:
-		if err := c.Store.ReleaseSegment(bg, lease, "released by draining worker"); err != nil && !controltable.IsLeaseLost(err) {
+	case handBack:
+		if err := c.Store.ReleaseSegment(bg, lease, "released by draining worker"); err != nil && !export.IsLeaseLost(err) {
 			log.Warn("could not release lease; it will expire", zap.Error(err))
 		}
 		if err := c.Queue.SetVisibility(bg, m.ReceiptHandle, 0); err != nil {
 			log.Warn("could not make message visible; it will reappear after its timeout", zap.Error(err))
 		}
 		log.Info("segment handed back at its last checkpoint", zap.Int("partsThisAttempt", res.Parts))
-	default:
-		final := fault.Classify(runErr) != fault.KindRetryable || (c.maxReceive > 0 && m.ReceiveCount >= c.maxReceive)
-		if err := c.Store.FailSegment(bg, lease, runErr.Error(), final); err != nil {
+	case failFinal, retryLater:
+		if err := c.Store.FailSegment(bg, lease, runErr.Error(), d.verb == failFinal); err != nil {
 			log.Warn("could not record failure", zap.Error(err))
 		}
-		if final {
+		if d.verb == failFinal {
 			log.Error("segment failed", zap.Error(runErr), zap.String("kind", fault.Classify(runErr).String()))
-			c.deleteMsg(bg, m, log)
-			if err := c.Life.Settle(bg, m.ExportID); err != nil {
-				log.Error("could not settle export", zap.Error(err))
+		} else {
+			log.Warn("segment attempt failed; will retry from its checkpoint", zap.Error(runErr), zap.Duration("after", d.delay))
+			if err := c.Queue.SetVisibility(bg, m.ReceiptHandle, d.delay); err != nil {
+				log.Warn("could not delay retry", zap.Error(err))
 			}
-			return
-		}
-		delay := min(c.Config.LeaseDuration, time.Duration(m.ReceiveCount)*5*time.Second)
-		log.Warn("segment attempt failed; will retry from its checkpoint", zap.Error(runErr), zap.Duration("after", delay))
-		if err := c.Queue.SetVisibility(bg, m.ReceiptHandle, delay); err != nil {
-			log.Warn("could not delay retry", zap.Error(err))
 		}
 	}
-}
-
-// share is this segment's slice of the export's fleet-wide read-capacity
-// cap. A new claim takes cap ÷ unfinished segments, the safe side: the sum
-// of all shares cannot pass the cap however many workers start at once.
-// Heartbeats then raise it to cap ÷ segments leased right now, so a fleet
-// with fewer slots than segments still uses the whole cap. The one overshoot
-// left is brief: while the fleet scales out, until the next heartbeat of the
-// segments already running (docs/performance.md).
-func (c *Consumer) share(ctx context.Context, e *controltable.Export, atClaim bool) float64 {
-	if e.ReadCapacityCap <= 0 {
-		return 0
+	if d.deleteMessage {
+		c.deleteMsg(bg, m, log)
 	}
-	n := e.SegmentsTotal - e.SegmentsDone - e.SegmentsFailed
-	if !atClaim {
-		if leased, err := c.Store.CountLeased(ctx, e.ExportID); err == nil && leased > 0 {
-			n = leased
+	if d.verb == finish || d.verb == failFinal {
+		if err := c.Settler.Settle(bg, m.ExportID); err != nil {
+			log.Error("could not settle export; a rescuer will", zap.Error(err))
 		}
-	}
-	return e.ReadCapacityCap / float64(max(1, n))
-}
-
-// heartbeat extends the lease and the message's visibility together, well
-// inside the lease, and stops the segment when the lease is lost or the
-// export is cancelled.
-func (c *Consumer) heartbeat(ctx context.Context, stop context.CancelCauseFunc, lease controltable.Lease, m queue.Message, pace *pacer.Pacer, read *atomic.Int64, log *zap.Logger) {
-	t := time.NewTicker(c.Config.LeaseDuration / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		err := c.Store.HeartbeatProgress(ctx, lease, c.Config.LeaseDuration, read.Load())
-		if controltable.IsLeaseLost(err) {
-			stop(err)
-			return
-		}
-		if err != nil {
-			log.Warn("heartbeat failed", zap.Error(err))
-			continue
-		}
-		if err := c.Queue.SetVisibility(ctx, m.ReceiptHandle, c.Config.LeaseDuration); err != nil && ctx.Err() == nil {
-			log.Debug("could not extend message visibility", zap.Error(err))
-		}
-		e, err := c.Store.GetExport(ctx, lease.ExportID)
-		if err != nil {
-			continue
-		}
-		if e.State == controltable.ExportCancelled {
-			log.Info("export cancelled; abandoning segment")
-			stop(fmt.Errorf("export cancelled: %w", controltable.ErrLeaseLost))
-			return
-		}
-		pace.SetRate(c.share(ctx, e, false))
 	}
 }
 
@@ -340,41 +398,8 @@ func (c *Consumer) deleteMsg(ctx context.Context, m queue.Message, log *zap.Logg
 	}
 }
 
-// rescueLoop re-enqueues segments whose worker died and settles exports
-// nobody settled, for every active export, so the fleet heals itself even
-// when no coordinator waits. Each worker does it; the conditional writes
-// underneath make concurrent rescuers harmless.
-func (c *Consumer) rescueLoop(ctx context.Context) {
-	t := time.NewTicker(c.Config.LeaseDuration)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		ids, err := c.Store.ListActive(ctx)
-		if err != nil {
-			c.Log.Warn("cannot list active exports for rescue", zap.Error(err))
-			continue
-		}
-		for _, id := range ids {
-			if _, err := c.Life.Rescue(ctx, id, c.Config.LeaseDuration, nil); err != nil && ctx.Err() == nil {
-				c.Log.Warn("rescue pass failed", zap.String("exportId", id), zap.Error(err))
-			}
-		}
-	}
-}
-
 func nonce() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
 }

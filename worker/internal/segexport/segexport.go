@@ -20,8 +20,10 @@ import (
 
 	"github.com/ddbfleet/ddbfleet/shared/controltable"
 	"github.com/ddbfleet/ddbfleet/shared/datafile"
+	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
 	"github.com/ddbfleet/ddbfleet/shared/objstore"
+	"github.com/ddbfleet/ddbfleet/shared/source"
 )
 
 // ScanAPI is the one DynamoDB call a segment needs.
@@ -39,13 +41,13 @@ type Pacer interface {
 	Throttled()
 }
 
-// Committer records durable progress; *controltable.Store implements it.
+// Committer records durable progress; controltable.Store implements it.
 type Committer interface {
-	CommitPart(ctx context.Context, l controltable.Lease, p controltable.Part, cp controltable.Checkpoint, lease time.Duration) error
-	CompleteSegment(ctx context.Context, l controltable.Lease, last *controltable.Part, cp controltable.Checkpoint) error
+	CommitPart(ctx context.Context, l export.Lease, p export.Part, cp export.Checkpoint, lease time.Duration) error
+	CompleteSegment(ctx context.Context, l export.Lease, last *export.Part, cp export.Checkpoint) error
 }
 
-var _ Committer = (*controltable.Store)(nil)
+var _ Committer = controltable.Store(nil)
 
 // Exporter exports segments. Its fields are set once at start-up.
 type Exporter struct {
@@ -68,9 +70,9 @@ type Exporter struct {
 
 // Job is one claimed segment.
 type Job struct {
-	Export  *controltable.Export
-	Segment *controltable.Segment
-	Lease   controltable.Lease
+	Export  *export.Export
+	Segment *export.Segment
+	Lease   export.Lease
 	Pacer   Pacer
 	// Drain is closed when the worker is asked to stop: the job closes its
 	// current part at the next page boundary, commits it and returns
@@ -113,8 +115,8 @@ func (x *Exporter) Run(ctx context.Context, job Job) (Result, error) {
 		pageSize = x.DefaultPageSize
 	}
 	partSize := exp.PartSizeBytes
-	cp := controltable.Checkpoint{Cursor: seg.Cursor, NextPart: seg.NextPart, ItemCount: seg.ItemCount, Bytes: seg.Bytes, Pages: seg.Pages}
-	store := x.Objects(exp.Bucket).With(exp.Objects)
+	cp := export.Checkpoint{Cursor: seg.Cursor, NextPart: seg.NextPart, ItemCount: seg.ItemCount, Bytes: seg.Bytes, Pages: seg.Pages}
+	store := x.Objects(exp.Bucket).With(objstore.PutOptions(exp.Objects))
 	where := fmt.Sprintf("scan segment %d/%d of table %s", seg.Segment, exp.SegmentsTotal, exp.Table)
 
 	var cur *part
@@ -123,18 +125,18 @@ func (x *Exporter) Run(ctx context.Context, job Job) (Result, error) {
 			cur.obj.Abort()
 		}
 	}()
-	closePart := func() (controltable.Part, error) {
+	closePart := func() (export.Part, error) {
 		p := cur
 		cur = nil
 		if err := p.zw.Close(); err != nil {
 			p.obj.Abort()
-			return controltable.Part{}, err
+			return export.Part{}, err
 		}
 		info, err := p.obj.Close()
 		if err != nil {
-			return controltable.Part{}, err
+			return export.Part{}, err
 		}
-		return controltable.Part{
+		return export.Part{
 			Segment: seg.Segment, Part: p.number, Attempt: lease.Attempt, Key: info.Key,
 			ItemCount: p.items, MD5: info.MD5Base64(), ETag: info.ETag, Bytes: info.Bytes,
 		}, nil
@@ -150,7 +152,7 @@ func (x *Exporter) Run(ctx context.Context, job Job) (Result, error) {
 		var out *dynamodb.ScanOutput
 		err := fault.Retry(ctx, x.Retry, func(ctx context.Context) error {
 			var err error
-			in := exp.ScanInput()
+			in := source.ScanInput(exp)
 			in.Segment = aws.Int32(int32(seg.Segment))
 			in.TotalSegments = aws.Int32(int32(exp.SegmentsTotal))
 			in.ExclusiveStartKey = cursor
@@ -219,7 +221,7 @@ func (x *Exporter) Run(ctx context.Context, job Job) (Result, error) {
 			return res, ErrDrained
 		}
 	}
-	var last *controltable.Part
+	var last *export.Part
 	if cur != nil {
 		p, err := closePart()
 		if err != nil {
@@ -248,7 +250,7 @@ func (x *Exporter) Run(ctx context.Context, job Job) (Result, error) {
 // other failure may have committed after all, so the part stays and the
 // finalizer decides.
 func (x *Exporter) discardIfRejected(err error, store *objstore.Store, key string, log *zap.Logger) {
-	if !controltable.IsLeaseLost(err) {
+	if !export.IsLeaseLost(err) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

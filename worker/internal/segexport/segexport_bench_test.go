@@ -19,8 +19,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"go.uber.org/zap"
 
-	"github.com/ddbfleet/ddbfleet/shared/controltable"
 	"github.com/ddbfleet/ddbfleet/shared/ddbjson"
+	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/objstore"
 	"github.com/ddbfleet/ddbfleet/shared/sampledata"
 	"github.com/ddbfleet/ddbfleet/worker/internal/segexport"
@@ -68,11 +68,11 @@ func (f *fakeScan) Scan(_ context.Context, in *dynamodb.ScanInput, _ ...func(*dy
 
 type nopCommitter struct{}
 
-func (nopCommitter) CommitPart(context.Context, controltable.Lease, controltable.Part, controltable.Checkpoint, time.Duration) error {
+func (nopCommitter) CommitPart(context.Context, export.Lease, export.Part, export.Checkpoint, time.Duration) error {
 	return nil
 }
 
-func (nopCommitter) CompleteSegment(context.Context, controltable.Lease, *controltable.Part, controltable.Checkpoint) error {
+func (nopCommitter) CompleteSegment(context.Context, export.Lease, *export.Part, export.Checkpoint) error {
 	return nil
 }
 
@@ -141,9 +141,9 @@ func BenchmarkSegmentExport(b *testing.B) {
 		LeaseDuration: time.Minute, DefaultPageSize: pageItems, CompressionLevel: 5,
 	}
 	job := segexport.Job{
-		Export:  &controltable.Export{ExportID: "bench", Table: "t", Bucket: "b", SegmentsTotal: 1, PartSizeBytes: 128 << 20},
-		Segment: &controltable.Segment{ExportID: "bench"},
-		Lease:   controltable.Lease{ExportID: "bench", Attempt: 1},
+		Export:  &export.Export{ExportID: "bench", Table: "t", Bucket: "b", SegmentsTotal: 1, PartSizeBytes: 128 << 20},
+		Segment: &export.Segment{ExportID: "bench"},
+		Lease:   export.Lease{ExportID: "bench", Attempt: 1},
 		Pacer:   nopPacer{},
 	}
 	b.SetBytes(rawBytes(ps))

@@ -98,16 +98,18 @@ func run(c *cli.Context) error {
 	}
 	q, err := queue.Open(ctx, clients.SQS, gc.QueueName)
 	if err != nil {
-		return fleetcli.Failed("%s", err)
+		return fleetcli.Failed(err)
 	}
-	store := controltable.New(clients.DynamoDB, gc.ControlTable, nil).WithRetryPolicy(policy)
+	store := controltable.WithRetry(controltable.NewDynamo(clients.DynamoDB, gc.ControlTable, nil), policy)
 	objOpts := objstore.Options{UploadPartSize: int64(c.Int("upload-part-size-mib")) << 20, UploadConcurrency: c.Int("upload-concurrency")}
 	buckets := func(bucket string) *objstore.Store { return objstore.New(clients.S3, bucket, objOpts) }
+	life := &lifecycle.Lifecycle{Store: store, Buckets: buckets, Queue: q, Log: log}
 	cons := &consumer.Consumer{
-		Config: cfg,
-		Queue:  q,
-		Store:  store,
-		Life:   &lifecycle.Lifecycle{Store: store, Buckets: buckets, Queue: q, Log: log},
+		Config:  cfg,
+		ID:      consumer.DefaultID(),
+		Queue:   q,
+		Store:   store,
+		Settler: life,
 		Exporter: &segexport.Exporter{
 			Scan: clients.DynamoDB, Commit: store, Objects: buckets, Log: log,
 			LeaseDuration: cfg.LeaseDuration, DefaultPageSize: c.Int("scan-page-size"),
@@ -116,8 +118,13 @@ func run(c *cli.Context) error {
 		Protect: ecsprotect.FromEnv(log),
 		Log:     log,
 	}
+	// Every worker rescues every active export once a lease, so the fleet
+	// heals itself when no coordinator waits.
+	rescuer := &lifecycle.Rescuer{Life: life, Period: cfg.LeaseDuration, Grace: cfg.LeaseDuration, Log: log}
+	rescuer.Start(ctx)
+	defer rescuer.Stop()
 	if err := cons.Run(ctx); err != nil {
-		return fleetcli.Failed("%s", err)
+		return fleetcli.Failed(err)
 	}
 	return nil
 }

@@ -1,7 +1,9 @@
 package controltable
 
+// This file is the codec: how the domain values are laid out as DynamoDB
+// items, and how DynamoDB errors become the domain's errors.
+
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -9,58 +11,13 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/ddbfleet/ddbfleet/shared/datafile"
+	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
-	"github.com/ddbfleet/ddbfleet/shared/objstore"
 )
-
-// API is the part of the DynamoDB client the store uses.
-type API interface {
-	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
-	PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
-	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
-	Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
-	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
-	BatchWriteItem(context.Context, *dynamodb.BatchWriteItemInput, ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
-	DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
-}
-
-var _ API = (*dynamodb.Client)(nil)
-
-// Retention is how long control rows live after they are written; DynamoDB
-// TTL deletes them afterwards (attribute expiresAt). An export's files in S3
-// are not affected.
-const Retention = 90 * 24 * time.Hour
-
-// Store reads and writes the control table.
-type Store struct {
-	api    API
-	table  string
-	now    func() time.Time
-	policy fault.Policy
-}
-
-// New returns a Store on the named control table. now is the clock (tests
-// inject one); nil means time.Now.
-func New(api API, table string, now func() time.Time) *Store {
-	if now == nil {
-		now = time.Now
-	}
-	return &Store{api: api, table: table, now: now, policy: fault.DefaultPolicy}
-}
-
-// WithRetryPolicy sets how long each control-table call is retried.
-func (s *Store) WithRetryPolicy(p fault.Policy) *Store {
-	s.policy = p
-	return s
-}
-
-// Table is the control table's name.
-func (s *Store) Table() string { return s.table }
 
 func pk(exportID string) string   { return "EXPORT#" + exportID }
 func segSK(segment int) string    { return fmt.Sprintf("SEG#%07d", segment) }
@@ -124,6 +81,8 @@ type exportRow struct {
 	FinalizeLease      int64   `dynamodbav:"finalizeLease"`
 	ManifestSummaryKey string  `dynamodbav:"manifestSummaryKey"`
 	ExpiresAt          int64   `dynamodbav:"expiresAt"`
+	// SegmentsRecorded is set once every segment row is written.
+	SegmentsRecorded bool `dynamodbav:"segmentsRecorded,omitempty"`
 	// Export options: omitted when default, so a default export's row is
 	// what it was before they existed. The expression values are stored
 	// as a native map attribute (exprValues), outside this struct.
@@ -139,11 +98,11 @@ type exportRow struct {
 
 const exprValuesAttr = "exprValues"
 
-func (r *exportRow) toExport() *Export {
-	return &Export{
+func (r *exportRow) toExport() *export.Export {
+	return &export.Export{
 		ExportID: r.ExportID, Table: r.Table, TableARN: r.TableARN, TableID: r.TableID,
 		Bucket: r.Bucket, Prefix: r.Prefix, SegmentsTotal: r.SegmentsTotal,
-		State: ExportState(r.State), StartTime: fromMS(r.StartTime), EndTime: fromMS(r.EndTime),
+		State: export.State(r.State), StartTime: fromMS(r.StartTime), EndTime: fromMS(r.EndTime),
 		ArgsHash: r.ArgsHash, ReadCapacityCap: r.ReadCapacityCap, ScanPageSize: r.ScanPageSize,
 		PartSizeBytes: r.PartSizeBytes, BilledSizeBytes: r.BilledSizeBytes, EstimatedItems: r.EstimatedItems,
 		SegmentsDone: r.SegmentsDone, SegmentsFailed: r.SegmentsFailed,
@@ -152,7 +111,7 @@ func (r *exportRow) toExport() *Export {
 		Format: datafile.Format(r.Format), Compression: datafile.Compression(r.Compression),
 		FilterExpression: r.FilterExpression, ProjectionExpression: r.ProjectionExpression,
 		ExpressionAttributeNames: r.ExprNames,
-		Objects:                  objstore.PutOptions{SSE: r.SSE, SSEKMSKeyID: r.SSEKMSKeyID, StorageClass: r.StorageClass},
+		Objects:                  export.ObjectOptions{SSE: r.SSE, SSEKMSKeyID: r.SSEKMSKeyID, StorageClass: r.StorageClass},
 	}
 }
 
@@ -183,13 +142,13 @@ type partRow struct {
 	Bytes     int64  `dynamodbav:"bytes"`
 }
 
-func decodeSegment(exportID string, item map[string]types.AttributeValue) (*Segment, error) {
+func decodeSegment(exportID string, item map[string]types.AttributeValue) (*export.Segment, error) {
 	var r segmentRow
 	if err := attributevalue.UnmarshalMap(item, &r); err != nil {
 		return nil, fmt.Errorf("decode segment row: %w", err)
 	}
-	s := &Segment{
-		ExportID: exportID, Segment: r.Segment, State: SegmentState(r.State), Attempt: r.Attempt,
+	s := &export.Segment{
+		ExportID: exportID, Segment: r.Segment, State: export.SegmentState(r.State), Attempt: r.Attempt,
 		Owner: r.Owner, LeaseExpiry: fromMS(r.LeaseExpiry), NextPart: r.NextPart,
 		ItemCount: r.ItemCount, Bytes: r.Bytes, Pages: r.Pages, LiveItems: r.LiveItems, Failures: r.Failures,
 		LastError: r.LastError, UpdatedAt: fromMS(r.UpdatedAt),
@@ -231,13 +190,7 @@ func classify(op string, err error) error {
 	}
 	var ae smithy.APIError
 	if errors.As(err, &ae) && ae.ErrorCode() == "ResourceNotFoundException" {
-		return fault.Permanent(fmt.Errorf("%s: control table missing (run `coordinator init`): %w", op, err))
+		return fault.Fatal(fmt.Errorf("%s: control table missing (run `coordinator init`): %w", op, err))
 	}
 	return fmt.Errorf("%s: %w", op, err)
-}
-
-// retry runs one control-table call under the store's retry budget, so a
-// burst of throttling or a dropped connection does not fail a segment.
-func (s *Store) retry(ctx context.Context, op func(context.Context) error) error {
-	return fault.Retry(ctx, s.policy, op)
 }

@@ -1,0 +1,123 @@
+// Package controltable owns where the export domain (shared/export) is
+// stored: an export row, one row per scan segment, one row per committed
+// part file, and an index of active exports.
+//
+// The Store interface is split by concern (Exports, Segments, Parts,
+// Active). Dynamo implements it on a DynamoDB table; an in-memory
+// implementation for unit tests and simulations lives in
+// internal/testkit/memstore, and one conformance suite
+// (internal/testkit/storetest) holds both to the same cases. Retrying is a
+// decorator (WithRetry) around any Store, not code inside each method.
+//
+// Every write that follows a claim is conditional on the writer still
+// holding the segment's lease: the pair (attempt, owner) is the fencing
+// token, so a paused or partitioned worker whose lease was taken over has
+// its writes rejected with export.ErrLeaseLost. Part rows are written in the
+// same transaction as the segment checkpoint that points past them, so a
+// part is either recorded together with the cursor that follows it, or not
+// at all.
+package controltable
+
+import (
+	"context"
+	"time"
+
+	"github.com/ddbfleet/ddbfleet/shared/export"
+)
+
+// Exports stores export rows.
+type Exports interface {
+	// CreateExport records a new export and its segments, all PENDING. If
+	// the id is taken it returns export.ErrExists, after recording any
+	// segment rows a crashed earlier call with the same arguments left
+	// out.
+	CreateExport(ctx context.Context, e *export.Export) error
+	// GetExport reads the export row, strongly consistently.
+	GetExport(ctx context.Context, exportID string) (*export.Export, error)
+	// SetExportState moves an export from one of the states in from to
+	// to, applying u. It reports false (and no error) when the export was
+	// in none of from. A terminal state leaves the active index.
+	SetExportState(ctx context.Context, exportID string, from []export.State, to export.State, u ExportUpdate) (bool, error)
+	// ClaimFinalize lets exactly one process write the manifests: it moves
+	// a RUNNING export whose segments are all done to FINALIZING, or takes
+	// over a FINALIZING export whose finalizer's claim has expired.
+	ClaimFinalize(ctx context.Context, exportID string, total int, lease time.Duration) (bool, error)
+}
+
+// ExportUpdate is what a state change records besides the state; zero
+// fields are left as they are.
+type ExportUpdate struct {
+	EndTime            time.Time
+	LastError          string
+	ManifestSummaryKey string
+}
+
+// Segments stores segment rows: claims, leases, checkpoints and outcomes.
+type Segments interface {
+	GetSegment(ctx context.Context, exportID string, segment int) (*export.Segment, error)
+	// ListSegments returns every segment row in segment order.
+	ListSegments(ctx context.Context, exportID string) ([]*export.Segment, error)
+	// CountLeased counts the segments whose lease is live now.
+	CountLeased(ctx context.Context, exportID string) (int, error)
+	// ClaimSegment takes the segment's lease for owner, starting a new
+	// attempt, if it is Claimable; otherwise the error is an
+	// *export.NotClaimableError saying why. A retry whose earlier try
+	// applied (its answer lost) is recognised by owner and succeeds.
+	ClaimSegment(ctx context.Context, exportID string, segment int, owner string, lease time.Duration) (*export.Segment, export.Lease, error)
+	// Heartbeat extends the lease and records the items the holder has
+	// read so far. ErrLeaseLost means stop now.
+	Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, liveItems int64) error
+	// CommitPart records a durable part and the checkpoint after it in
+	// one transaction, extending the lease. An export that no longer
+	// accepts work rejects it like a lost lease.
+	CommitPart(ctx context.Context, l export.Lease, p export.Part, cp export.Checkpoint, lease time.Duration) error
+	// CompleteSegment marks the segment DONE with its final totals (and
+	// final part, if any) and adds them to the export's counters,
+	// atomically: a segment is counted once however often it is retried.
+	CompleteSegment(ctx context.Context, l export.Lease, last *export.Part, cp export.Checkpoint) error
+	// ReleaseSegment gives the lease up early (drain) so another worker
+	// can continue from the last checkpoint at once.
+	ReleaseSegment(ctx context.Context, l export.Lease, reason string) error
+	// FailSegment records a failed attempt. With final it marks the
+	// segment FAILED and counts it on the export; otherwise it releases
+	// the lease so the next delivery retries from the checkpoint.
+	FailSegment(ctx context.Context, l export.Lease, reason string, final bool) error
+	// FailUnleased marks a segment that is not settled and whose lease
+	// expired FAILED without holding its lease (work parked in the
+	// dead-letter queue). It reports whether it did.
+	FailUnleased(ctx context.Context, exportID string, segment int, reason string) (bool, error)
+	// ResetFailed turns every FAILED segment back to PENDING, keeping its
+	// checkpoint, and reopens the export. It returns the segments reset.
+	ResetFailed(ctx context.Context, exportID string) ([]int, error)
+	// RequeueExpired makes a RUNNING segment whose lease expired PENDING
+	// again, conditional on the attempt the caller saw.
+	RequeueExpired(ctx context.Context, seg *export.Segment) (bool, error)
+}
+
+// Parts reads committed part rows.
+type Parts interface {
+	// ListParts returns every committed part in (segment, part) order.
+	ListParts(ctx context.Context, exportID string) ([]export.Part, error)
+}
+
+// Active is the index of exports that are not finished.
+type Active interface {
+	// ListActive returns the ids of exports not yet COMPLETED, FAILED or
+	// CANCELLED (a row may linger briefly after; callers re-read).
+	ListActive(ctx context.Context) ([]string, error)
+	// Forget removes a finished export from the index.
+	Forget(ctx context.Context, exportID string) error
+}
+
+// Store is the whole control table.
+type Store interface {
+	Exports
+	Segments
+	Parts
+	Active
+}
+
+// Retention is how long control rows live after they are written; DynamoDB
+// TTL deletes them afterwards (attribute expiresAt). An export's files in S3
+// are not affected.
+const Retention = 90 * 24 * time.Hour

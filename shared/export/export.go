@@ -1,0 +1,271 @@
+// Package export is ddbfleet's domain: what an export, a scan segment, a
+// part file, a lease and a checkpoint are, the states they move through and
+// the rules that decide each transition, and where an export's files live
+// in S3. It holds no I/O: the control table (shared/controltable) stores
+// these values, the lifecycle (shared/lifecycle) drives the transitions, and
+// both ask this package what is allowed, so a rule is written once.
+//
+// The state machines are drawn in docs/states.md with the names used here.
+package export
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/ddbfleet/ddbfleet/shared/datafile"
+)
+
+// State is the life cycle of an export (see docs/states.md).
+type State string
+
+const (
+	Pending    State = "PENDING"    // recorded, messages not all sent yet
+	Running    State = "RUNNING"    // segments queued or being scanned
+	Finalizing State = "FINALIZING" // all segments done; manifests being written
+	Completed  State = "COMPLETED"  // manifest-summary.json written
+	Failed     State = "FAILED"     // every segment settled, at least one FAILED
+	Cancelled  State = "CANCELLED"  // stopped by an operator
+)
+
+// States lists every export state, in life-cycle order.
+func States() []State {
+	return []State{Pending, Running, Finalizing, Completed, Failed, Cancelled}
+}
+
+// Terminal reports whether nothing more will happen without an operator.
+func (s State) Terminal() bool { return s == Completed || s == Failed || s == Cancelled }
+
+// AcceptsWork reports whether workers may still claim and commit segments:
+// workers start on a PENDING export while the coordinator is still
+// enqueueing.
+func (s State) AcceptsWork() bool { return s == Pending || s == Running }
+
+// Cancellable reports whether an operator may cancel from s. A FINALIZING
+// or COMPLETED export has (or is about to have) its manifest: cancelling
+// it would delete data a reader may already trust.
+func (s State) Cancellable() bool { return s == Pending || s == Running || s == Failed }
+
+// CancellableStates are the states Cancellable accepts.
+func CancellableStates() []State { return []State{Pending, Running, Failed} }
+
+// SegmentState is the life cycle of one scan segment.
+type SegmentState string
+
+const (
+	SegmentPending SegmentState = "PENDING" // waiting for a worker
+	SegmentRunning SegmentState = "RUNNING" // leased by a worker (or its lease expired)
+	SegmentDone    SegmentState = "DONE"    // every page scanned and every part committed
+	SegmentFailed  SegmentState = "FAILED"  // gave up; coordinator retry resets it
+)
+
+// Settled reports whether the segment needs no more work unless retried.
+func (s SegmentState) Settled() bool { return s == SegmentDone || s == SegmentFailed }
+
+// ObjectOptions are the server-side encryption and storage class of every
+// object an export writes (zero values: the bucket's defaults).
+type ObjectOptions struct {
+	SSE          string // "", "AES256" or "aws:kms"
+	SSEKMSKeyID  string
+	StorageClass string
+}
+
+// Export is one export job.
+type Export struct {
+	ExportID           string
+	Table              string
+	TableARN           string
+	TableID            string
+	Bucket             string
+	Prefix             string // resolved: placeholders already filled in
+	SegmentsTotal      int
+	State              State
+	StartTime          time.Time
+	EndTime            time.Time
+	ArgsHash           string // fingerprint of the export's arguments, for idempotent re-runs
+	ReadCapacityCap    float64
+	ScanPageSize       int
+	PartSizeBytes      int64
+	BilledSizeBytes    int64 // DescribeTable's TableSizeBytes at start
+	EstimatedItems     int64 // DescribeTable's ItemCount at start, for the ETA
+	SegmentsDone       int
+	SegmentsFailed     int
+	ItemCount          int64
+	Bytes              int64
+	Parts              int
+	LastError          string
+	FinalizeLease      time.Time // who finalizes: expiry of the finalizer's claim
+	ManifestSummaryKey string
+
+	// What the export reads and how it writes, chosen once by the
+	// coordinator and applied by every worker. Zero values are the
+	// defaults (DynamoDB JSON, gzip, every item and attribute, the
+	// bucket's encryption and STANDARD), which rows recorded before these
+	// options existed also read as.
+	Format                    datafile.Format
+	Compression               datafile.Compression
+	FilterExpression          string
+	ProjectionExpression      string
+	ExpressionAttributeNames  map[string]string
+	ExpressionAttributeValues map[string]types.AttributeValue
+	Objects                   ObjectOptions
+}
+
+// Root is the S3 folder of this export: <prefix>/AWSDynamoDB/<id>/.
+func (e *Export) Root() string {
+	if e.Prefix == "" {
+		return "AWSDynamoDB/" + e.ExportID + "/"
+	}
+	return e.Prefix + "/AWSDynamoDB/" + e.ExportID + "/"
+}
+
+// DataPrefix is where part files live.
+func (e *Export) DataPrefix() string { return e.Root() + "data/" }
+
+// PartKey is deterministic in (export, segment, part, attempt): a retry of
+// the same attempt overwrites, another attempt never collides, and a listing
+// by segment prefix finds every attempt's leftovers.
+func (e *Export) PartKey(segment, part, attempt int) string {
+	return fmt.Sprintf("%s%s-%06d-a%d%s", e.DataPrefix(), SegmentKeyPrefix(segment), part, attempt, datafile.Suffix(e.Format, e.Compression))
+}
+
+// SegmentKeyPrefix is the file-name prefix shared by every part of segment.
+func SegmentKeyPrefix(segment int) string { return fmt.Sprintf("s%06d", segment) }
+
+// Unfinished is how many segments are neither DONE nor FAILED.
+func (e *Export) Unfinished() int { return e.SegmentsTotal - e.SegmentsDone - e.SegmentsFailed }
+
+// Settlement is what an export whose segments have all settled moves to.
+type Settlement int
+
+const (
+	// Unsettled: some segment still has work, or the export is not
+	// RUNNING (or FINALIZING with an expired finalizer).
+	Unsettled Settlement = iota
+	// Finalize: every segment is DONE; whoever claims finalization
+	// writes the manifests.
+	Finalize
+	// Fail: every segment settled and at least one FAILED.
+	Fail
+)
+
+// Settlement decides how Settle moves the export on at time now. It is
+// the one place that says when an export finalizes or fails.
+func (e *Export) Settlement(now time.Time) Settlement {
+	switch {
+	case e.State == Running && e.SegmentsDone == e.SegmentsTotal,
+		e.State == Finalizing && now.After(e.FinalizeLease):
+		return Finalize
+	case e.State == Running && e.SegmentsFailed > 0 && e.SegmentsDone+e.SegmentsFailed >= e.SegmentsTotal:
+		return Fail
+	}
+	return Unsettled
+}
+
+// ReadShare is one segment's slice of the export's fleet-wide read cap
+// when n segments share it (0: no cap).
+func (e *Export) ReadShare(n int) float64 {
+	if e.ReadCapacityCap <= 0 {
+		return 0
+	}
+	return e.ReadCapacityCap / float64(max(1, n))
+}
+
+// Segment is one parallel-scan segment of an export.
+type Segment struct {
+	ExportID    string
+	Segment     int
+	State       SegmentState
+	Attempt     int
+	Owner       string
+	LeaseExpiry time.Time
+	Cursor      map[string]types.AttributeValue // LastEvaluatedKey after the last committed part; nil at start
+	NextPart    int
+	ItemCount   int64
+	Bytes       int64
+	Pages       int64 // pages scanned by all attempts, for resume evidence
+	LiveItems   int64 // items the holder had read at its last heartbeat, committed or not
+	Failures    int   // failed attempts since the last retry
+	LastError   string
+	UpdatedAt   time.Time
+}
+
+// Claimable reports whether a worker may take the segment at now: PENDING,
+// or RUNNING with an expired lease.
+func (s *Segment) Claimable(now time.Time) bool {
+	return s.State == SegmentPending || (s.State == SegmentRunning && s.LeaseExpiry.Before(now))
+}
+
+// LeaseLive reports whether a worker holds the segment at now.
+func (s *Segment) LeaseLive(now time.Time) bool {
+	return s.State == SegmentRunning && s.LeaseExpiry.After(now)
+}
+
+// Abandoned reports whether the segment's holder stopped heartbeating more
+// than grace ago: its message may be gone, so a rescuer re-enqueues it.
+func (s *Segment) Abandoned(now time.Time, grace time.Duration) bool {
+	return s.State == SegmentRunning && now.Sub(s.LeaseExpiry) >= grace
+}
+
+// Part is a committed part file.
+type Part struct {
+	Segment   int
+	Part      int
+	Attempt   int
+	Key       string
+	ItemCount int64
+	MD5       string // base64 MD5 of the object bytes
+	ETag      string
+	Bytes     int64
+}
+
+// Checkpoint is what a segment records after each durable part: the scan
+// cursor to resume from and the running totals that go with it.
+type Checkpoint struct {
+	Cursor    map[string]types.AttributeValue
+	NextPart  int
+	ItemCount int64
+	Bytes     int64
+	Pages     int64
+}
+
+// Lease identifies the holder of a segment: attempt is the fencing token.
+type Lease struct {
+	ExportID string
+	Segment  int
+	Attempt  int
+	Owner    string
+}
+
+func (l Lease) String() string {
+	return fmt.Sprintf("export %s segment %d attempt %d", l.ExportID, l.Segment, l.Attempt)
+}
+
+var (
+	// ErrLeaseLost means another attempt owns the segment now (or the export
+	// stopped): the caller must stop writing and abandon its work.
+	ErrLeaseLost = errors.New("segment lease lost")
+	// ErrNotFound means the export or segment row does not exist.
+	ErrNotFound = errors.New("not found in control table")
+	// ErrExists means an export with that id already exists.
+	ErrExists = errors.New("already exists")
+)
+
+// IsLeaseLost reports whether err means the caller no longer owns its work.
+func IsLeaseLost(err error) bool { return errors.Is(err, ErrLeaseLost) }
+
+// NotClaimableError says why a segment could not be claimed.
+type NotClaimableError struct {
+	State       SegmentState
+	Owner       string
+	LeaseExpiry time.Time
+}
+
+func (e *NotClaimableError) Error() string {
+	if e.State == SegmentRunning {
+		return fmt.Sprintf("segment is leased by %s until %s", e.Owner, e.LeaseExpiry.Format(time.RFC3339))
+	}
+	return fmt.Sprintf("segment is %s", e.State)
+}
