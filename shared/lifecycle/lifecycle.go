@@ -85,9 +85,12 @@ func (e *ConflictError) Error() string {
 // call recorded it. A crash half-way leaves it PENDING, and calling Start
 // again with the same export finishes the job: duplicate messages are
 // harmless because the control table decides who works on what.
-func (l *Lifecycle) Start(ctx context.Context, e *export.Export) (*export.Export, bool, error) {
-	created := true
-	err := l.Store.CreateExport(ctx, e)
+func (l *Lifecycle) Start(ctx context.Context, want *export.Export) (e *export.Export, created bool, err error) {
+	created = true
+	e = &export.Export{}
+	*e = *want
+	e.State = export.Pending
+	err = l.Store.CreateExport(ctx, e)
 	if errors.Is(err, export.ErrExists) {
 		created = false
 		prev, err := l.Store.GetExport(ctx, e.ExportID)

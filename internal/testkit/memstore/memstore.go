@@ -1,0 +1,496 @@
+// Package memstore is the control table in memory: a controltable.Store
+// with the same conditions, fencing and counting as the DynamoDB store, for
+// unit tests and simulations that must run without servers. The
+// conformance suite (internal/testkit/storetest) runs the same cases
+// against this store and against DynamoDB Local, so a rule that holds here
+// holds there.
+//
+// Each method is atomic under one mutex, as each DynamoDB call (or
+// transaction) is. Calls can be counted per method, and a hook can fail a
+// call before or after it applies (a lost answer), to test the callers'
+// idempotence.
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ddbfleet/ddbfleet/shared/clock"
+	"github.com/ddbfleet/ddbfleet/shared/controltable"
+	"github.com/ddbfleet/ddbfleet/shared/export"
+)
+
+// Store is an in-memory control table.
+type Store struct {
+	clock clock.Clock
+
+	mu       sync.Mutex
+	exports  map[string]*export.Export
+	segments map[string][]*export.Segment
+	parts    map[string]map[[2]int]export.Part
+	active   map[string]bool
+	calls    map[string]int
+
+	// Fault, if set, is asked before each call (after=false) and after a
+	// call applied (after=true); a non-nil error is returned instead of
+	// the call's result. An error after the call models a lost answer.
+	Fault func(method string, after bool) error
+}
+
+var _ controltable.Store = (*Store)(nil)
+
+// New returns an empty store on clk (nil: the wall clock).
+func New(clk clock.Clock) *Store {
+	return &Store{
+		clock:    clock.OrReal(clk),
+		exports:  map[string]*export.Export{},
+		segments: map[string][]*export.Segment{},
+		parts:    map[string]map[[2]int]export.Part{},
+		active:   map[string]bool{},
+		calls:    map[string]int{},
+	}
+}
+
+// Calls returns how many times each method was called.
+func (s *Store) Calls() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.calls)
+}
+
+// call counts the call, takes the lock and asks the fault hook; done runs
+// the hook again after the call applied.
+func (s *Store) call(method string) (unlock func(), err error) {
+	s.mu.Lock()
+	s.calls[method]++
+	if s.Fault != nil {
+		if err := s.Fault(method, false); err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
+	}
+	return s.mu.Unlock, nil
+}
+
+func (s *Store) after(method string, err error) error {
+	if err == nil && s.Fault != nil {
+		return s.Fault(method, true)
+	}
+	return err
+}
+
+// now is the store's time at millisecond resolution, as DynamoDB keeps it.
+func (s *Store) now() time.Time { return s.clock.Now().Truncate(time.Millisecond) }
+
+func copyExport(e *export.Export) *export.Export {
+	c := *e
+	c.ExpressionAttributeNames = maps.Clone(e.ExpressionAttributeNames)
+	c.ExpressionAttributeValues = maps.Clone(e.ExpressionAttributeValues)
+	return &c
+}
+
+func copySegment(s *export.Segment) *export.Segment {
+	c := *s
+	c.Cursor = maps.Clone(s.Cursor)
+	return &c
+}
+
+func leaseLost(op string, l export.Lease) error {
+	return fmt.Errorf("%s %s: %w", op, l, export.ErrLeaseLost)
+}
+
+// CreateExport implements controltable.Exports.
+func (s *Store) CreateExport(ctx context.Context, e *export.Export) error {
+	unlock, err := s.call("CreateExport")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, ok := s.exports[e.ExportID]; ok {
+		return export.ErrExists
+	}
+	now := s.now()
+	x := copyExport(e)
+	x.State = export.Pending
+	x.SegmentsDone, x.SegmentsFailed, x.ItemCount, x.Bytes, x.Parts = 0, 0, 0, 0, 0
+	x.EndTime, x.FinalizeLease, x.LastError, x.ManifestSummaryKey = time.Time{}, time.Time{}, "", ""
+	s.exports[e.ExportID] = x
+	segs := make([]*export.Segment, e.SegmentsTotal)
+	for i := range segs {
+		segs[i] = &export.Segment{ExportID: e.ExportID, Segment: i, State: export.SegmentPending, UpdatedAt: now}
+	}
+	s.segments[e.ExportID] = segs
+	s.parts[e.ExportID] = map[[2]int]export.Part{}
+	s.active[e.ExportID] = true
+	return s.after("CreateExport", nil)
+}
+
+// GetExport implements controltable.Exports.
+func (s *Store) GetExport(ctx context.Context, id string) (*export.Export, error) {
+	unlock, err := s.call("GetExport")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	e, ok := s.exports[id]
+	if !ok {
+		return nil, fmt.Errorf("export %s: %w", id, export.ErrNotFound)
+	}
+	return copyExport(e), s.after("GetExport", nil)
+}
+
+// SetExportState implements controltable.Exports.
+func (s *Store) SetExportState(ctx context.Context, id string, from []export.State, to export.State, u controltable.ExportUpdate) (bool, error) {
+	unlock, err := s.call("SetExportState")
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	e, ok := s.exports[id]
+	if !ok || !slices.Contains(from, e.State) {
+		return false, nil
+	}
+	e.State = to
+	if !u.EndTime.IsZero() {
+		e.EndTime = u.EndTime.Truncate(time.Millisecond)
+	}
+	if u.LastError != "" {
+		e.LastError = u.LastError
+	}
+	if u.ManifestSummaryKey != "" {
+		e.ManifestSummaryKey = u.ManifestSummaryKey
+	}
+	if to.Terminal() {
+		delete(s.active, id)
+	}
+	return true, s.after("SetExportState", nil)
+}
+
+// ClaimFinalize implements controltable.Exports.
+func (s *Store) ClaimFinalize(ctx context.Context, id string, total int, lease time.Duration) (bool, error) {
+	unlock, err := s.call("ClaimFinalize")
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	e, ok := s.exports[id]
+	now := s.now()
+	if !ok || e.SegmentsDone != total || !(e.State == export.Running || (e.State == export.Finalizing && e.FinalizeLease.Before(now))) {
+		return false, nil
+	}
+	e.State = export.Finalizing
+	e.FinalizeLease = now.Add(lease)
+	return true, s.after("ClaimFinalize", nil)
+}
+
+func (s *Store) segment(id string, seg int) (*export.Segment, error) {
+	segs := s.segments[id]
+	if seg < 0 || seg >= len(segs) {
+		return nil, fmt.Errorf("segment %d of export %s: %w", seg, id, export.ErrNotFound)
+	}
+	return segs[seg], nil
+}
+
+// GetSegment implements controltable.Segments.
+func (s *Store) GetSegment(ctx context.Context, id string, seg int) (*export.Segment, error) {
+	unlock, err := s.call("GetSegment")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	x, err := s.segment(id, seg)
+	if err != nil {
+		return nil, err
+	}
+	return copySegment(x), s.after("GetSegment", nil)
+}
+
+// ListSegments implements controltable.Segments.
+func (s *Store) ListSegments(ctx context.Context, id string) ([]*export.Segment, error) {
+	unlock, err := s.call("ListSegments")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	segs := s.segments[id]
+	out := make([]*export.Segment, len(segs))
+	for i, x := range segs {
+		out[i] = copySegment(x)
+	}
+	if len(out) == 0 {
+		out = nil
+	}
+	return out, s.after("ListSegments", nil)
+}
+
+// CountLeased implements controltable.Segments.
+func (s *Store) CountLeased(ctx context.Context, id string) (int, error) {
+	unlock, err := s.call("CountLeased")
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	n, now := 0, s.now()
+	for _, x := range s.segments[id] {
+		if x.LeaseLive(now) {
+			n++
+		}
+	}
+	return n, s.after("CountLeased", nil)
+}
+
+// ClaimSegment implements controltable.Segments.
+func (s *Store) ClaimSegment(ctx context.Context, id string, seg int, owner string, lease time.Duration) (*export.Segment, export.Lease, error) {
+	unlock, err := s.call("ClaimSegment")
+	if err != nil {
+		return nil, export.Lease{}, err
+	}
+	defer unlock()
+	x, err := s.segment(id, seg)
+	if err != nil {
+		return nil, export.Lease{}, err
+	}
+	now := s.now()
+	switch {
+	case x.Claimable(now):
+		x.State, x.Attempt, x.Owner, x.LeaseExpiry, x.UpdatedAt = export.SegmentRunning, x.Attempt+1, owner, now.Add(lease), now
+	case x.State == export.SegmentRunning && x.Owner == owner:
+		// An earlier try of this very claim applied; its answer was lost.
+	default:
+		return nil, export.Lease{}, &export.NotClaimableError{State: x.State, Owner: x.Owner, LeaseExpiry: x.LeaseExpiry}
+	}
+	l := export.Lease{ExportID: id, Segment: seg, Attempt: x.Attempt, Owner: owner}
+	return copySegment(x), l, s.after("ClaimSegment", nil)
+}
+
+// held returns the segment if l still holds it.
+func (s *Store) held(l export.Lease) *export.Segment {
+	x, err := s.segment(l.ExportID, l.Segment)
+	if err != nil || x.State != export.SegmentRunning || x.Attempt != l.Attempt || x.Owner != l.Owner {
+		return nil
+	}
+	return x
+}
+
+func (s *Store) accepts(id string) bool {
+	e, ok := s.exports[id]
+	return ok && e.State.AcceptsWork()
+}
+
+// Heartbeat implements controltable.Segments.
+func (s *Store) Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, live int64) error {
+	unlock, err := s.call("Heartbeat")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	x := s.held(l)
+	if x == nil {
+		return leaseLost("heartbeat", l)
+	}
+	now := s.now()
+	x.LeaseExpiry, x.UpdatedAt, x.LiveItems = now.Add(lease), now, live
+	return s.after("Heartbeat", nil)
+}
+
+func (s *Store) putPart(id string, p export.Part) { s.parts[id][[2]int{p.Segment, p.Part}] = p }
+
+func (s *Store) checkpoint(x *export.Segment, cp export.Checkpoint) {
+	x.NextPart, x.ItemCount, x.Bytes, x.Pages = cp.NextPart, cp.ItemCount, cp.Bytes, cp.Pages
+	if len(cp.Cursor) > 0 {
+		x.Cursor = maps.Clone(cp.Cursor)
+	}
+}
+
+// CommitPart implements controltable.Segments.
+func (s *Store) CommitPart(ctx context.Context, l export.Lease, p export.Part, cp export.Checkpoint, lease time.Duration) error {
+	unlock, err := s.call("CommitPart")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	x := s.held(l)
+	if x == nil || !s.accepts(l.ExportID) {
+		return leaseLost(fmt.Sprintf("commit part %d of", p.Part), l)
+	}
+	now := s.now()
+	s.putPart(l.ExportID, p)
+	s.checkpoint(x, cp)
+	x.LeaseExpiry, x.UpdatedAt = now.Add(lease), now
+	return s.after("CommitPart", nil)
+}
+
+// CompleteSegment implements controltable.Segments.
+func (s *Store) CompleteSegment(ctx context.Context, l export.Lease, last *export.Part, cp export.Checkpoint) error {
+	unlock, err := s.call("CompleteSegment")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	x := s.held(l)
+	if x == nil || !s.accepts(l.ExportID) {
+		// An earlier try may have landed before its answer was lost.
+		if y, err := s.segment(l.ExportID, l.Segment); err == nil && y.State == export.SegmentDone && y.Attempt == l.Attempt {
+			return nil
+		}
+		return leaseLost("complete", l)
+	}
+	now := s.now()
+	if last != nil {
+		s.putPart(l.ExportID, *last)
+	}
+	s.checkpoint(x, cp)
+	x.State, x.LeaseExpiry, x.UpdatedAt, x.Cursor = export.SegmentDone, now, now, nil
+	e := s.exports[l.ExportID]
+	e.SegmentsDone++
+	e.ItemCount += cp.ItemCount
+	e.Bytes += cp.Bytes
+	e.Parts += cp.NextPart
+	return s.after("CompleteSegment", nil)
+}
+
+// ReleaseSegment implements controltable.Segments.
+func (s *Store) ReleaseSegment(ctx context.Context, l export.Lease, reason string) error {
+	unlock, err := s.call("ReleaseSegment")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	x := s.held(l)
+	if x == nil {
+		return leaseLost("release", l)
+	}
+	x.LeaseExpiry, x.UpdatedAt, x.LastError = time.Time{}, s.now(), reason
+	return s.after("ReleaseSegment", nil)
+}
+
+// FailSegment implements controltable.Segments.
+func (s *Store) FailSegment(ctx context.Context, l export.Lease, reason string, final bool) error {
+	unlock, err := s.call("FailSegment")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	x := s.held(l)
+	if x == nil {
+		return leaseLost("record failure of", l)
+	}
+	x.LeaseExpiry, x.UpdatedAt, x.LastError = time.Time{}, s.now(), reason
+	x.Failures++
+	if final {
+		x.State = export.SegmentFailed
+		s.countFailure(l.ExportID, l.Segment, reason)
+	}
+	return s.after("FailSegment", nil)
+}
+
+func (s *Store) countFailure(id string, seg int, reason string) {
+	if e, ok := s.exports[id]; ok {
+		e.SegmentsFailed++
+		e.LastError = fmt.Sprintf("segment %d: %s", seg, reason)
+	}
+}
+
+// FailUnleased implements controltable.Segments.
+func (s *Store) FailUnleased(ctx context.Context, id string, seg int, reason string) (bool, error) {
+	unlock, err := s.call("FailUnleased")
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	x, err := s.segment(id, seg)
+	now := s.now()
+	if err != nil || x.State.Settled() || !x.LeaseExpiry.Before(now) {
+		return false, nil
+	}
+	x.State, x.LastError, x.UpdatedAt = export.SegmentFailed, reason, now
+	s.countFailure(id, seg, reason)
+	return true, s.after("FailUnleased", nil)
+}
+
+// ResetFailed implements controltable.Segments.
+func (s *Store) ResetFailed(ctx context.Context, id string) ([]int, error) {
+	unlock, err := s.call("ResetFailed")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	var reset []int
+	e := s.exports[id]
+	for _, x := range s.segments[id] {
+		if x.State != export.SegmentFailed || e == nil || (e.State != export.Running && e.State != export.Failed) {
+			continue
+		}
+		x.State, x.Failures, x.LeaseExpiry, x.UpdatedAt = export.SegmentPending, 0, time.Time{}, s.now()
+		e.SegmentsFailed--
+		e.State = export.Running
+		reset = append(reset, x.Segment)
+	}
+	if len(reset) > 0 {
+		s.active[id] = true
+	}
+	return reset, s.after("ResetFailed", nil)
+}
+
+// RequeueExpired implements controltable.Segments.
+func (s *Store) RequeueExpired(ctx context.Context, seg *export.Segment) (bool, error) {
+	unlock, err := s.call("RequeueExpired")
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	x, err := s.segment(seg.ExportID, seg.Segment)
+	now := s.now()
+	if err != nil || x.State != export.SegmentRunning || x.Attempt != seg.Attempt || !x.LeaseExpiry.Before(now) {
+		return false, nil
+	}
+	x.State, x.UpdatedAt = export.SegmentPending, now
+	return true, s.after("RequeueExpired", nil)
+}
+
+// ListParts implements controltable.Parts.
+func (s *Store) ListParts(ctx context.Context, id string) ([]export.Part, error) {
+	unlock, err := s.call("ListParts")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	var out []export.Part
+	for _, p := range s.parts[id] {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Segment != out[j].Segment {
+			return out[i].Segment < out[j].Segment
+		}
+		return out[i].Part < out[j].Part
+	})
+	return out, s.after("ListParts", nil)
+}
+
+// ListActive implements controltable.Active.
+func (s *Store) ListActive(ctx context.Context) ([]string, error) {
+	unlock, err := s.call("ListActive")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	ids := slices.Sorted(maps.Keys(s.active))
+	return ids, s.after("ListActive", nil)
+}
+
+// Forget implements controltable.Active.
+func (s *Store) Forget(ctx context.Context, id string) error {
+	unlock, err := s.call("Forget")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	delete(s.active, id)
+	return s.after("Forget", nil)
+}

@@ -1,0 +1,209 @@
+package consumer_test
+
+// The worker loop on the in-memory control table and SQS: what happens to
+// each message, end to end through Run, in a second or two of real time.
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/ddbfleet/ddbfleet/internal/testkit/memstore"
+	"github.com/ddbfleet/ddbfleet/shared/export"
+	"github.com/ddbfleet/ddbfleet/shared/fault"
+	"github.com/ddbfleet/ddbfleet/shared/queue"
+	"github.com/ddbfleet/ddbfleet/shared/queue/queuefake"
+	"github.com/ddbfleet/ddbfleet/worker/internal/consumer"
+	"github.com/ddbfleet/ddbfleet/worker/internal/segexport"
+)
+
+// runner is a stand-in segment exporter: run decides each job's fate.
+type runner struct {
+	store *memstore.Store
+	run   func(ctx context.Context, job segexport.Job) error
+	jobs  atomic.Int32
+}
+
+func (r *runner) Run(ctx context.Context, job segexport.Job) (segexport.Result, error) {
+	r.jobs.Add(1)
+	if err := r.run(ctx, job); err != nil {
+		return segexport.Result{}, err
+	}
+	return segexport.Result{}, r.store.CompleteSegment(ctx, job.Lease, nil, export.Checkpoint{NextPart: 0})
+}
+
+type settler struct{ n atomic.Int32 }
+
+func (s *settler) Settle(context.Context, string) error { s.n.Add(1); return nil }
+
+type noProtect struct{}
+
+func (noProtect) Acquire(context.Context) {}
+func (noProtect) Release(context.Context) {}
+
+type loop struct {
+	t      *testing.T
+	ctx    context.Context
+	store  *memstore.Store
+	sqs    *queuefake.Fake
+	work   *queue.Queue
+	runner *runner
+	settle *settler
+	cons   *consumer.Consumer
+}
+
+func newLoop(t *testing.T, run func(ctx context.Context, job segexport.Job) error) *loop {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	sqs := queuefake.New(nil)
+	require.NoError(t, queue.Ensure(ctx, sqs, "work", 3, time.Minute))
+	work, err := queue.Open(ctx, sqs, "work")
+	require.NoError(t, err)
+	store := memstore.New(nil)
+	l := &loop{t: t, ctx: ctx, store: store, sqs: sqs, work: work, runner: &runner{store: store, run: run}, settle: &settler{}}
+	l.cons = &consumer.Consumer{
+		Config: consumer.Config{Concurrency: 2, ExitWhenIdle: time.Second, DrainTimeout: 4 * time.Second, LeaseDuration: 3 * time.Second},
+		ID:     "test-worker", Queue: work, Store: store, Settler: l.settle, Exporter: l.runner,
+		Protect: noProtect{}, Log: zaptest.NewLogger(t),
+	}
+	return l
+}
+
+func (l *loop) export(n int) *export.Export {
+	l.t.Helper()
+	e := &export.Export{ExportID: "exp", Table: "t", Bucket: "b", SegmentsTotal: n}
+	require.NoError(l.t, l.store.CreateExport(l.ctx, e))
+	tasks := make([]queue.Task, n)
+	for i := range tasks {
+		tasks[i] = queue.Task{ExportID: "exp", Segment: i, TotalSegments: n}
+	}
+	require.NoError(l.t, l.work.Send(l.ctx, tasks))
+	return e
+}
+
+func (l *loop) backlog() int {
+	l.t.Helper()
+	n, err := l.work.Backlog(l.ctx)
+	require.NoError(l.t, err)
+	return n
+}
+
+func TestLoopFinishesSegmentsDeletesMessagesAndExitsWhenIdle(t *testing.T) {
+	l := newLoop(t, func(context.Context, segexport.Job) error { return nil })
+	l.export(3)
+	require.NoError(t, l.cons.Run(l.ctx))
+	require.EqualValues(t, 3, l.runner.jobs.Load())
+	require.EqualValues(t, 3, l.settle.n.Load(), "each finished segment settles the export")
+	require.Zero(t, l.backlog(), "every message deleted")
+	e, err := l.store.GetExport(l.ctx, "exp")
+	require.NoError(t, err)
+	require.Equal(t, 3, e.SegmentsDone)
+}
+
+func TestLoopDropsMessagesForUnknownExports(t *testing.T) {
+	l := newLoop(t, func(context.Context, segexport.Job) error { return nil })
+	require.NoError(t, l.work.Send(l.ctx, []queue.Task{{ExportID: "gone", Segment: 0, TotalSegments: 1}}))
+	require.NoError(t, l.cons.Run(l.ctx))
+	require.Zero(t, l.runner.jobs.Load())
+	require.Zero(t, l.backlog())
+}
+
+func TestLoopHidesAMessageWhoseSegmentIsLeasedElsewhere(t *testing.T) {
+	l := newLoop(t, func(context.Context, segexport.Job) error { return nil })
+	l.export(1)
+	_, _, err := l.store.ClaimSegment(l.ctx, "exp", 0, "other-worker", time.Hour)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(l.ctx)
+	done := make(chan error, 1)
+	go func() { done <- l.cons.Run(ctx) }()
+	require.Eventually(t, func() bool { return l.store.Calls()["ClaimSegment"] >= 2 }, 10*time.Second, 10*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+	require.Zero(t, l.runner.jobs.Load())
+	require.Equal(t, 1, l.backlog(), "the message is kept (hidden), not dropped")
+}
+
+func TestLoopRetriesARetryableFailureThenFailsForGood(t *testing.T) {
+	l := newLoop(t, func(context.Context, segexport.Job) error {
+		return fault.Retryable(errors.New("scan throttled"))
+	})
+	l.cons.Config.ExitWhenIdle = 0
+	l.export(1)
+	// The queue fake redelivers at once when the delay ends; with
+	// maxReceiveCount 3 the third failure is final.
+	ctx, cancel := context.WithCancel(l.ctx)
+	done := make(chan error, 1)
+	go func() { done <- l.cons.Run(ctx) }()
+	require.Eventually(t, func() bool {
+		seg, err := l.store.GetSegment(l.ctx, "exp", 0)
+		return err == nil && seg.Failures == 1 && seg.State == export.SegmentRunning && !seg.LeaseExpiry.After(time.Now())
+	}, 10*time.Second, 10*time.Millisecond, "the failed attempt is recorded and its lease released")
+	cancel()
+	require.NoError(t, <-done)
+	require.Equal(t, 1, l.backlog(), "the message waits for its retry")
+}
+
+func TestLoopFailsAPermanentFailureAtOnce(t *testing.T) {
+	l := newLoop(t, func(context.Context, segexport.Job) error {
+		return fault.Permanent(errors.New("access denied"))
+	})
+	l.export(1)
+	require.NoError(t, l.cons.Run(l.ctx))
+	seg, err := l.store.GetSegment(l.ctx, "exp", 0)
+	require.NoError(t, err)
+	require.Equal(t, export.SegmentFailed, seg.State)
+	require.Contains(t, seg.LastError, "access denied")
+	require.Zero(t, l.backlog())
+	require.EqualValues(t, 1, l.settle.n.Load())
+}
+
+func TestLoopDrainsAndHandsTheSegmentBack(t *testing.T) {
+	var started sync.Once
+	running := make(chan struct{})
+	l := newLoop(t, func(ctx context.Context, job segexport.Job) error {
+		started.Do(func() { close(running) })
+		select {
+		case <-job.Drain:
+			return segexport.ErrDrained
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	l.export(1)
+	ctx, cancel := context.WithCancel(l.ctx)
+	done := make(chan error, 1)
+	go func() { done <- l.cons.Run(ctx) }()
+	<-running
+	cancel() // SIGTERM
+	require.NoError(t, <-done)
+	seg, err := l.store.GetSegment(l.ctx, "exp", 0)
+	require.NoError(t, err)
+	require.True(t, seg.LeaseExpiry.IsZero(), "the lease is released for the next worker")
+	require.Equal(t, "released by draining worker", seg.LastError)
+	msgs, err := l.work.Receive(l.ctx, 10, 0, time.Minute)
+	require.NoError(t, err)
+	require.Len(t, msgs, 1, "the message is visible again at once")
+}
+
+func TestLoopAbandonsASegmentWhoseLeaseWasLost(t *testing.T) {
+	l := newLoop(t, func(ctx context.Context, job segexport.Job) error {
+		return export.ErrLeaseLost
+	})
+	l.cons.Config.ExitWhenIdle = 0
+	l.export(1)
+	ctx, cancel := context.WithCancel(l.ctx)
+	done := make(chan error, 1)
+	go func() { done <- l.cons.Run(ctx) }()
+	require.Eventually(t, func() bool { return l.runner.jobs.Load() == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return l.store.Calls()["GetExport"] >= 2 }, 10*time.Second, 10*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+	require.Zero(t, l.settle.n.Load(), "a lost lease settles nothing")
+	require.Equal(t, 1, l.backlog(), "the new owner's message is not deleted")
+}
