@@ -6,10 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ddbfleet/ddbfleet/coordinator/internal/athena"
+	"github.com/ddbfleet/ddbfleet/coordinator/internal/plan"
 	"github.com/ddbfleet/ddbfleet/shared/datafile"
 )
 
@@ -76,5 +78,151 @@ func TestGoldenSingleExport(t *testing.T) {
 			require.Empty(t, dropped)
 			golden(t, string(f)+"-single.sql", ddl)
 		})
+	}
+}
+
+// parquetColumns stand for what the Parquet writer's schema gives: key
+// attributes typed, the rest by their sampled type, and _extra holding
+// attributes that did not fit the schema as JSON text.
+var parquetColumns = []athena.Column{
+	{Name: "pk", Type: "string"},
+	{Name: "sk", Type: "string"},
+	{Name: "lines", Type: "array<struct<qty:bigint,sku:string>>"},
+	{Name: "shipTo", Type: "struct<city:string>"},
+	{Name: "status", Type: "string"},
+	{Name: "tags", Type: "array<string>"},
+	{Name: "total", Type: "decimal(38,9)"},
+	{Name: "_extra", Type: "string"},
+}
+
+var formats = []datafile.Format{datafile.DynamoDBJSON, datafile.JSON, "parquet"}
+
+func columnsOf(t *testing.T, f datafile.Format) []athena.Column {
+	t.Helper()
+	if f == "parquet" {
+		return parquetColumns
+	}
+	cols, dropped, err := sampled(t, f).Columns()
+	require.NoError(t, err)
+	require.Empty(t, dropped)
+	return cols
+}
+
+// exportAt is an export of table "orders" started at the given day's
+// 02:00 UTC, with its prefix resolved as the export command resolves it.
+func exportAt(t *testing.T, template string, day int) athena.Location {
+	t.Helper()
+	at := time.Date(2026, 12, day, 2, 0, 0, 0, time.UTC)
+	id, err := plan.ExportID("", at)
+	require.NoError(t, err)
+	id = id[:15] + "1a2b3c4d" // the random suffix, fixed so the golden files stay put
+	prefix, err := plan.Prefix(template, "orders", id, at)
+	require.NoError(t, err)
+	return athena.Location{Bucket: bucket, Prefix: prefix, ExportID: id}
+}
+
+// shapes are the prefix templates the golden files cover, with how many
+// daily exports the table is made over (more than one is --all).
+var shapes = []struct {
+	name     string
+	template string
+	exports  int
+}{
+	{"single", "backups/orders", 1},
+	{"dt", "exports/dt={yyyy}-{mm}-{dd}", 1},
+	{"year-month-day", "lake/year={yyyy}/month={mm}/day={dd}", 1},
+	{"table-hour", "exports/{table}/dt={yyyy}-{mm}-{dd}/hour={hh}", 1},
+	{"all", "exports/{table}/dt={yyyy}-{mm}-{dd}", 3},
+}
+
+// TestGoldenRender pins the DDL of every format and prefix shape, and
+// parses each output as Hive DDL: one table, one partition per export,
+// every partition at its export's data/ folder.
+func TestGoldenRender(t *testing.T) {
+	for _, f := range formats {
+		for _, sh := range shapes {
+			t.Run(string(f)+"/"+sh.name, func(t *testing.T) {
+				var locs []athena.Location
+				for day := 1; day <= sh.exports; day++ {
+					locs = append(locs, exportAt(t, sh.template, day))
+				}
+				source := "orders"
+				if sh.name == "single" {
+					source = "Orders" // default name is lower-cased
+				}
+				d, err := athena.Render(athena.Spec{SourceTable: source, Format: f, PrefixTemplate: sh.template, Exports: locs}, columnsOf(t, f))
+				require.NoError(t, err)
+				require.Empty(t, d.Dropped)
+				golden(t, string(f)+"-"+sh.name+".sql", d.String())
+
+				create, alters, err := parseDDL(d.String())
+				require.NoError(t, err, d.String())
+				require.Len(t, d.Statements, 1+len(alters))
+				require.Equal(t, d.Partitioned, len(alters) > 0)
+				if f == "parquet" {
+					require.Equal(t, "PARQUET", create.stored)
+					require.Equal(t, "PARQUET", create.properties["ddbfleet.outputFormat"])
+					require.Len(t, create.columns, len(parquetColumns), "a Parquet table's columns are exactly the schema's")
+				} else {
+					require.Equal(t, athena.SerDe, create.stored)
+				}
+				if !d.Partitioned {
+					require.False(t, create.ifNotExists)
+					require.Equal(t, locs[0].DataURL(), create.location)
+					require.Equal(t, locs[0].ExportID, create.properties["ddbfleet.exportId"])
+					return
+				}
+				require.True(t, create.ifNotExists)
+				require.Equal(t, sh.template, create.properties["ddbfleet.prefixTemplate"])
+				require.Len(t, alters, sh.exports)
+				require.Equal(t, d.Partitions, names(create.partitions))
+				require.NotContains(t, create.location, "AWSDynamoDB", "the table sits above every export")
+				for i, a := range alters {
+					require.Equal(t, create.table, a.table)
+					require.Equal(t, locs[i].DataURL(), a.location)
+					require.True(t, strings.HasPrefix(a.location, create.location), "partition %s under the table's %s", a.location, create.location)
+					for j, kv := range a.values {
+						require.Equal(t, create.partitions[j].name, kv[0])
+						require.Equal(t, "string", create.partitions[j].typ)
+						require.Contains(t, locs[i].Prefix, kv[0]+"="+kv[1], "the value is the folder's")
+					}
+				}
+			})
+		}
+	}
+}
+
+func names(cols []parsedColumn) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = c.name
+	}
+	return out
+}
+
+// TestSingleExportIsTheSameThroughBothAPIs keeps Schema.DDL (what the ddl
+// command calls today) and Render printing the same bytes for one export.
+func TestSingleExportIsTheSameThroughBothAPIs(t *testing.T) {
+	for _, f := range []datafile.Format{datafile.DynamoDBJSON, datafile.JSON} {
+		loc := exportAt(t, "backups/orders", 1)
+		old, _, err := sampled(t, f).DDL(athena.Table{Name: athena.TableName("Orders", loc.ExportID), ExportID: loc.ExportID, Location: loc.DataURL()})
+		require.NoError(t, err)
+		d, err := athena.Render(athena.Spec{SourceTable: "Orders", Format: f, PrefixTemplate: "backups/orders", Exports: []athena.Location{loc}}, columnsOf(t, f))
+		require.NoError(t, err)
+		require.Equal(t, old, d.String())
+	}
+}
+
+// TestEveryGoldenFileParses covers files a future shape adds without a
+// matching check above.
+func TestEveryGoldenFileParses(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.sql"))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(files), len(formats)*len(shapes))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		_, _, err = parseDDL(string(b))
+		require.NoError(t, err, f)
 	}
 }
