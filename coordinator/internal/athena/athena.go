@@ -341,14 +341,22 @@ func hiveType(t *typ) string {
 
 var simpleName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 
-// reservedWords are words Athena's DDL refuses as bare identifiers that
-// are likely attribute names (and the NULL type tag), space-delimited.
+// reservedWords are Hive's reserved keywords (Hive 3, which Athena's DDL
+// follows; and NULL, a type tag), space-delimited: a struct field or
+// partition column with one of these names must be quoted, or Athena
+// refuses the statement. Quoting more than needed is harmless, so the list
+// errs long.
 const reservedWords = " " +
-	"all alter and array as between bigint binary boolean both by case cast char column create " +
-	"cross current date decimal delete describe distinct double drop else end exists false " +
-	"float for from full function group having in insert int integer interval into is join left " +
-	"like map not null of on or order out outer partition range right rows select set smallint " +
-	"string struct table then time timestamp to true union update user using values when where " +
+	"all alter and array as authorization between bigint binary boolean both by cache case cast char " +
+	"column commit conf constraint create cross cube current current_date current_timestamp cursor " +
+	"database date dayofweek decimal delete describe distinct double drop else end exchange exists " +
+	"extended external extract false fetch float floor following for foreign from full function grant " +
+	"group grouping having if import in inner insert int integer intersect interval into is join " +
+	"lateral left less like local macro map more none not null numeric of on only or order out outer " +
+	"over partialscan partition percent preceding precision preserve primary procedure range reads " +
+	"reduce references regexp revoke right rlike rollback rollup row rows select set smallint start " +
+	"string struct sync table tablesample then time timestamp to transform trigger true truncate " +
+	"unbounded union uniquejoin update user using utc_tmestamp values varchar views when where window " +
 	"with "
 
 func fieldName(n string) string {

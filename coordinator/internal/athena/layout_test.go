@@ -191,3 +191,17 @@ func TestSeriesTableNameIsTheSourceTable(t *testing.T) {
 	require.Equal(t, "s3://b/AWSDynamoDB/e/data/", athena.Location{Bucket: "b", ExportID: "e"}.DataURL())
 	require.Equal(t, "s3://b/p/AWSDynamoDB/e/data/", athena.Location{Bucket: "b", Prefix: "p/", ExportID: "e"}.DataURL())
 }
+
+// TestReservedFieldNamesAreQuoted feeds struct fields named after Hive's
+// reserved words: a bare one makes Athena's DDL fail to parse.
+func TestReservedFieldNamesAreQuoted(t *testing.T) {
+	s := athena.NewSchema(datafile.JSON)
+	require.NoError(t, s.Add([]byte(`{"pk":"a","m":{"window":1,"extended":true,"sync":"x","cache":2,"regexp":"r","date":"d","user":"u","ok":1}}`)))
+	cols, _, err := s.Columns()
+	require.NoError(t, err)
+	d, err := render(t, datafile.JSON, "dt={yyyy}", cols, athena.Location{Bucket: "b", Prefix: "dt=2026", ExportID: "e"})
+	require.NoError(t, err)
+	_, _, err = parseDDL(d.String())
+	require.NoError(t, err, d.String())
+	require.Contains(t, d.String(), "ok:bigint", "a plain name stays bare")
+}
