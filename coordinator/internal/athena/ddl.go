@@ -102,6 +102,55 @@ func (d *DDL) String() string {
 // the table (a column may not be both), so the partition column is renamed
 // export_<key> and reported in Renamed; the data keeps its own name.
 func Render(spec Spec, cols []Column) (*DDL, error) {
+	def, err := define(spec, cols)
+	if err != nil {
+		return nil, err
+	}
+	d := def.report
+	stmt, err := createTable(def.format, def.database, def.name, def.columns, def.partitionKeys, def.location, def.properties, def.report.Partitioned)
+	if err != nil {
+		return nil, err
+	}
+	d.Statements = append(d.Statements, stmt)
+	table := qualified(def.database, def.name)
+	for _, p := range def.partitions {
+		spec := make([]string, len(def.partitionKeys))
+		for i, c := range def.partitionKeys {
+			v, err := literal(p.values[i])
+			if err != nil {
+				return nil, fmt.Errorf("export %s: partition value: %w", p.loc.ExportID, err)
+			}
+			spec[i] = fieldName(c.Name) + "=" + v
+		}
+		loc, err := literal(p.loc.DataURL())
+		if err != nil {
+			return nil, fmt.Errorf("export %s: location: %w", p.loc.ExportID, err)
+		}
+		d.Statements = append(d.Statements, fmt.Sprintf("ALTER TABLE %s ADD IF NOT EXISTS PARTITION (%s) LOCATION %s",
+			table, strings.Join(spec, ", "), loc))
+	}
+	return &d, nil
+}
+
+// definition is a table and its partitions, before they are written as
+// DDL or sent to Glue.
+type definition struct {
+	database, name string
+	format         datafile.Format
+	columns        []Column
+	partitionKeys  []Column
+	location       string
+	properties     [][2]string
+	partitions     []partition // in value order
+	report         DDL         // all but Statements
+}
+
+type partition struct {
+	values []string // in partitionKeys order
+	loc    Location
+}
+
+func define(spec Spec, cols []Column) (*definition, error) {
 	if len(spec.Exports) == 0 {
 		return nil, fmt.Errorf("no export to define a table for")
 	}
@@ -113,6 +162,8 @@ func Render(spec Spec, cols []Column) (*DDL, error) {
 	if err != nil {
 		return nil, err
 	}
+	def := &definition{database: spec.Database, name: spec.Name, format: spec.Format, columns: cols}
+	def.report.Dropped = dropped
 	if !layout.Partitioned() {
 		if len(spec.Exports) > 1 {
 			why := "has no date placeholders"
@@ -122,31 +173,23 @@ func Render(spec Spec, cols []Column) (*DDL, error) {
 			return nil, fmt.Errorf("prefix template %q %s, so each export is a table of its own; one table over several exports needs folders like dt={yyyy}-{mm}-{dd}", spec.PrefixTemplate, why)
 		}
 		e := spec.Exports[0]
-		name := spec.Name
-		if name == "" {
-			name = TableName(spec.SourceTable, e.ExportID)
+		if def.name == "" {
+			def.name = TableName(spec.SourceTable, e.ExportID)
 		}
-		stmt, err := createTable(spec.Format, spec.Database, name, cols, nil, e.DataURL(),
-			[][2]string{{"ddbfleet.exportId", e.ExportID}, {"ddbfleet.outputFormat", outputFormat(spec.Format)}}, false)
-		if err != nil {
-			return nil, err
-		}
-		return &DDL{Statements: []string{stmt}, Dropped: dropped}, nil
+		def.location = e.DataURL()
+		def.properties = [][2]string{{"ddbfleet.exportId", e.ExportID}, {"ddbfleet.outputFormat", outputFormat(spec.Format)}}
+		return def, nil
 	}
-	return renderSeries(spec, layout, cols, dropped)
-}
 
-func renderSeries(spec Spec, layout Layout, cols []Column, dropped []string) (*DDL, error) {
-	name := spec.Name
-	if name == "" {
-		name = TableName(spec.SourceTable, "")
+	if def.name == "" {
+		def.name = TableName(spec.SourceTable, "")
 	}
-	d := &DDL{Partitioned: true, Dropped: dropped}
+	d := &def.report
+	d.Partitioned = true
 	taken := map[string]bool{}
 	for _, c := range cols {
 		taken[strings.ToLower(c.Name)] = true
 	}
-	var parts []Column
 	for _, key := range layout.Keys() {
 		col := key
 		for n := 1; taken[col]; n++ {
@@ -162,16 +205,11 @@ func renderSeries(spec Spec, layout Layout, cols []Column, dropped []string) (*D
 			}
 			d.Renamed[key] = col
 		}
-		parts = append(parts, Column{Name: col, Type: "string"})
+		def.partitionKeys = append(def.partitionKeys, Column{Name: col, Type: "string"})
 		d.Partitions = append(d.Partitions, col)
 	}
 
-	type partition struct {
-		values []string
-		loc    Location
-	}
-	byValues := map[string]int{} // joined values → index in list
-	var list []partition
+	byValues := map[string]int{} // joined values → index in def.partitions
 	for _, e := range spec.Exports {
 		values, err := layout.Values(spec.SourceTable, e)
 		if err != nil {
@@ -179,45 +217,21 @@ func renderSeries(spec Spec, layout Layout, cols []Column, dropped []string) (*D
 		}
 		k := strings.Join(values, "/")
 		if i, ok := byValues[k]; ok {
-			d.Superseded = append(d.Superseded, list[i].loc)
-			list[i].loc = e
+			d.Superseded = append(d.Superseded, def.partitions[i].loc)
+			def.partitions[i].loc = e
 			continue
 		}
-		byValues[k] = len(list)
-		list = append(list, partition{values, e})
+		byValues[k] = len(def.partitions)
+		def.partitions = append(def.partitions, partition{values, e})
 	}
 	// Sorted by value, so the statements read as a calendar; the values
 	// are zero-padded, so string order is date order.
-	sort.SliceStable(list, func(i, j int) bool {
-		return strings.Join(list[i].values, "/") < strings.Join(list[j].values, "/")
+	sort.SliceStable(def.partitions, func(i, j int) bool {
+		return strings.Join(def.partitions[i].values, "/") < strings.Join(def.partitions[j].values, "/")
 	})
-
-	first := spec.Exports[0]
-	location := "s3://" + first.Bucket + "/" + layout.Root(spec.SourceTable)
-	stmt, err := createTable(spec.Format, spec.Database, name, cols, parts, location,
-		[][2]string{{"ddbfleet.prefixTemplate", layout.Template()}, {"ddbfleet.outputFormat", outputFormat(spec.Format)}}, true)
-	if err != nil {
-		return nil, err
-	}
-	d.Statements = append(d.Statements, stmt)
-	table := qualified(spec.Database, name)
-	for _, p := range list {
-		spec := make([]string, len(parts))
-		for i, c := range parts {
-			v, err := literal(p.values[i])
-			if err != nil {
-				return nil, fmt.Errorf("export %s: partition value: %w", p.loc.ExportID, err)
-			}
-			spec[i] = fieldName(c.Name) + "=" + v
-		}
-		loc, err := literal(p.loc.DataURL())
-		if err != nil {
-			return nil, fmt.Errorf("export %s: location: %w", p.loc.ExportID, err)
-		}
-		d.Statements = append(d.Statements, fmt.Sprintf("ALTER TABLE %s ADD IF NOT EXISTS PARTITION (%s) LOCATION %s",
-			table, strings.Join(spec, ", "), loc))
-	}
-	return d, nil
+	def.location = "s3://" + spec.Exports[0].Bucket + "/" + layout.Root(spec.SourceTable)
+	def.properties = [][2]string{{"ddbfleet.prefixTemplate", layout.Template()}, {"ddbfleet.outputFormat", outputFormat(spec.Format)}}
+	return def, nil
 }
 
 // createTable renders one CREATE EXTERNAL TABLE, without its ';'. The
