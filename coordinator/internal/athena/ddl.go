@@ -154,6 +154,11 @@ func define(spec Spec, cols []Column) (*definition, error) {
 	if len(spec.Exports) == 0 {
 		return nil, fmt.Errorf("no export to define a table for")
 	}
+	for i, e := range spec.Exports {
+		if e.Bucket == "" || e.ExportID == "" {
+			return nil, fmt.Errorf("export %d of %d (%q): bucket and export id are required", i+1, len(spec.Exports), e.ExportID)
+		}
+	}
 	layout, err := ParseLayout(spec.PrefixTemplate)
 	if err != nil {
 		return nil, err

@@ -106,6 +106,8 @@ func TestSeveralExportsNeedAPartitionedTemplate(t *testing.T) {
 	require.ErrorContains(t, err, "has no date placeholders")
 	_, err = render(t, datafile.JSON, "x", cols)
 	require.ErrorContains(t, err, "no export")
+	_, err = render(t, datafile.JSON, "x", cols, athena.Location{Prefix: "x", ExportID: "e1"})
+	require.ErrorContains(t, err, "bucket and export id are required")
 }
 
 func TestPartitionKeyNamedLikeADataColumnIsRenamed(t *testing.T) {
