@@ -1,6 +1,8 @@
-// Package athena owns the Athena table definition of an export: it infers
-// column types from sample data lines and renders a CREATE EXTERNAL TABLE
-// over the export's data/ folder, read with the OpenX JSON SerDe.
+// Package athena owns the Athena table definition of exports: it infers
+// column types from sample data lines (or takes a Parquet schema's), and
+// renders a CREATE EXTERNAL TABLE over one export's data/ folder, or over
+// a dated series of exports as partitions (see Render and Layout). JSON
+// exports are read with the OpenX JSON SerDe.
 //
 // Mapping. A DYNAMODB_JSON export becomes one column, Item, a struct with a
 // field per attribute seen; each attribute is a struct with a field per
@@ -222,7 +224,8 @@ var namePattern = regexp.MustCompile(`^[A-Za-z0-9_]{1,255}$`)
 func ValidName(s string) bool { return namePattern.MatchString(s) }
 
 // TableName turns a DynamoDB table name and export id into a valid
-// Athena table name.
+// Athena table name. Without an export id it names the table of a whole
+// series of exports: the source table's name alone.
 func TableName(table, exportID string) string {
 	clean := func(s string) string {
 		return strings.Map(func(r rune) rune {
@@ -235,42 +238,50 @@ func TableName(table, exportID string) string {
 			return '_'
 		}, s)
 	}
-	name := clean(table) + "_" + clean(exportID)
+	name := clean(table)
+	if exportID != "" {
+		name += "_" + clean(exportID)
+	}
 	if len(name) > 255 {
 		name = name[:255]
 	}
 	return name
 }
 
-// DDL renders CREATE EXTERNAL TABLE. Column names that differ only in case
-// collide in Athena (it lower-cases them); the later ones in sorted order
-// are dropped and returned so the caller can say so.
-func (s *Schema) DDL(t Table) (ddl string, dropped []string, err error) {
+// Columns are the data columns the sample lines imply: for DynamoDB JSON
+// the one struct column Item, for JSON a column per attribute in name
+// order. Column names that differ only in case collide in Athena (it
+// lower-cases them); the later ones in sorted order are dropped and
+// returned so the caller can say so.
+func (s *Schema) Columns() (cols []Column, dropped []string, err error) {
 	if s.lines == 0 || len(s.root.fields) == 0 {
-		return "", nil, fmt.Errorf("no sample items to infer columns from")
+		return nil, nil, fmt.Errorf("no sample items to infer columns from")
 	}
-	var cols []string
 	if s.format == datafile.JSON {
 		names, drop := columnNames(s.root.fields)
-		dropped = drop
 		for _, n := range names {
-			cols = append(cols, fmt.Sprintf("  %s %s", quote(n), hiveType(s.root.fields[n])))
+			cols = append(cols, Column{Name: n, Type: hiveType(s.root.fields[n])})
 		}
-	} else {
-		fields, drop := dedupe(s.root.fields)
-		dropped = drop
-		cols = []string{"  Item " + hiveType(structOf(fields))}
+		return cols, drop, nil
 	}
-	name := quote(t.Name)
-	if t.Database != "" {
-		name = quote(t.Database) + "." + name
+	fields, drop := dedupe(s.root.fields)
+	return []Column{{Name: "Item", Type: hiveType(structOf(fields))}}, drop, nil
+}
+
+// DDL renders the CREATE EXTERNAL TABLE of one export whose files are the
+// whole table, ending ";\n". Render does the same for a Spec, and also
+// for a series of exports.
+func (s *Schema) DDL(t Table) (ddl string, dropped []string, err error) {
+	cols, dropped, err := s.Columns()
+	if err != nil {
+		return "", nil, err
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "CREATE EXTERNAL TABLE %s (\n%s\n)\n", name, strings.Join(cols, ",\n"))
-	fmt.Fprintf(&b, "ROW FORMAT SERDE '%s'\n", SerDe)
-	fmt.Fprintf(&b, "LOCATION '%s'\n", t.Location)
-	fmt.Fprintf(&b, "TBLPROPERTIES ('ddbfleet.exportId'='%s', 'ddbfleet.outputFormat'='%s');\n", t.ExportID, s.format.OutputFormat())
-	return b.String(), dropped, nil
+	stmt, err := createTable(s.format, t.Database, t.Name, cols, nil, t.Location,
+		[][2]string{{"ddbfleet.exportId", t.ExportID}, {"ddbfleet.outputFormat", outputFormat(s.format)}}, false)
+	if err != nil {
+		return "", nil, err
+	}
+	return stmt + ";\n", dropped, nil
 }
 
 // columnNames sorts names and drops case-insensitive duplicates.
@@ -330,14 +341,22 @@ func hiveType(t *typ) string {
 
 var simpleName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 
-// reservedWords are words Athena's DDL refuses as bare identifiers that
-// are likely attribute names (and the NULL type tag), space-delimited.
+// reservedWords are Hive's reserved keywords (Hive 3, which Athena's DDL
+// follows; and NULL, a type tag), space-delimited: a struct field or
+// partition column with one of these names must be quoted, or Athena
+// refuses the statement. Quoting more than needed is harmless, so the list
+// errs long.
 const reservedWords = " " +
-	"all alter and array as between bigint binary boolean both by case cast char column create " +
-	"cross current date decimal delete describe distinct double drop else end exists false " +
-	"float for from full function group having in insert int integer interval into is join left " +
-	"like map not null of on or order out outer partition range right rows select set smallint " +
-	"string struct table then time timestamp to true union update user using values when where " +
+	"all alter and array as authorization between bigint binary boolean both by cache case cast char " +
+	"column commit conf constraint create cross cube current current_date current_timestamp cursor " +
+	"database date dayofweek decimal delete describe distinct double drop else end exchange exists " +
+	"extended external extract false fetch float floor following for foreign from full function grant " +
+	"group grouping having if import in inner insert int integer intersect interval into is join " +
+	"lateral left less like local macro map more none not null numeric of on only or order out outer " +
+	"over partialscan partition percent preceding precision preserve primary procedure range reads " +
+	"reduce references regexp revoke right rlike rollback rollup row rows select set smallint start " +
+	"string struct sync table tablesample then time timestamp to transform trigger true truncate " +
+	"unbounded union uniquejoin update user using utc_tmestamp values varchar views when where window " +
 	"with "
 
 func fieldName(n string) string {
