@@ -62,6 +62,7 @@ type exportRow struct {
 	TableID            string  `dynamodbav:"tableId"`
 	Bucket             string  `dynamodbav:"bucket"`
 	Prefix             string  `dynamodbav:"prefix"`
+	PrefixTemplate     string  `dynamodbav:"prefixTemplate,omitempty"`
 	SegmentsTotal      int     `dynamodbav:"segmentsTotal"`
 	State              string  `dynamodbav:"state"`
 	StartTime          int64   `dynamodbav:"startTime"`
@@ -101,7 +102,7 @@ const exprValuesAttr = "exprValues"
 func (r *exportRow) toExport() *export.Export {
 	return &export.Export{
 		ExportID: r.ExportID, Table: r.Table, TableARN: r.TableARN, TableID: r.TableID,
-		Bucket: r.Bucket, Prefix: r.Prefix, SegmentsTotal: r.SegmentsTotal,
+		Bucket: r.Bucket, Prefix: r.Prefix, PrefixTemplate: r.PrefixTemplate, SegmentsTotal: r.SegmentsTotal,
 		State: export.State(r.State), StartTime: fromMS(r.StartTime), EndTime: fromMS(r.EndTime),
 		ArgsHash: r.ArgsHash, ReadCapacityCap: r.ReadCapacityCap, ScanPageSize: r.ScanPageSize,
 		PartSizeBytes: r.PartSizeBytes, BilledSizeBytes: r.BilledSizeBytes, EstimatedItems: r.EstimatedItems,

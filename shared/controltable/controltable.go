@@ -38,6 +38,8 @@ type Exports interface {
 	// to, applying u. It reports false (and no error) when the export was
 	// in none of from. A terminal state leaves the active index.
 	SetExportState(ctx context.Context, exportID string, from []export.State, to export.State, u ExportUpdate) (bool, error)
+	// ListExports returns every export the table holds, newest first.
+	ListExports(ctx context.Context) ([]*export.Export, error)
 	// ClaimFinalize lets exactly one process write the manifests: it moves
 	// a RUNNING export whose segments are all done to FINALIZING, or takes
 	// over a FINALIZING export whose finalizer's claim has expired.

@@ -2,6 +2,7 @@ package controltable
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"strconv"
@@ -24,7 +25,7 @@ func (s *Dynamo) CreateExport(ctx context.Context, e *export.Export) error {
 	expires := now.Add(Retention).Unix()
 	row := exportRow{
 		PK: pk(e.ExportID), SK: exportSK, Kind: "export", ExportID: e.ExportID,
-		Table: e.Table, TableARN: e.TableARN, TableID: e.TableID, Bucket: e.Bucket, Prefix: e.Prefix,
+		Table: e.Table, TableARN: e.TableARN, TableID: e.TableID, Bucket: e.Bucket, Prefix: e.Prefix, PrefixTemplate: e.PrefixTemplate,
 		SegmentsTotal: e.SegmentsTotal, State: string(export.Pending), StartTime: ms(e.StartTime),
 		ArgsHash: e.ArgsHash, ReadCapacityCap: e.ReadCapacityCap, ScanPageSize: e.ScanPageSize,
 		PartSizeBytes: e.PartSizeBytes, BilledSizeBytes: e.BilledSizeBytes, EstimatedItems: e.EstimatedItems,
@@ -57,14 +58,14 @@ func (s *Dynamo) CreateExport(ctx context.Context, e *export.Export) error {
 	if err != nil {
 		return classify("record export", err)
 	}
-	return s.recordSegments(ctx, e.ExportID, e.SegmentsTotal, expires)
+	return s.recordSegments(ctx, e.ExportID, e.StartTime, e.SegmentsTotal, expires)
 }
 
 // recordSegments writes the segment rows, then marks them written, then
 // lists the export as active. No message is sent before CreateExport
 // returns, so until the mark no worker can have claimed a segment and
 // writing the rows again is safe.
-func (s *Dynamo) recordSegments(ctx context.Context, exportID string, total int, expires int64) error {
+func (s *Dynamo) recordSegments(ctx context.Context, exportID string, start time.Time, total int, expires int64) error {
 	if err := s.putSegments(ctx, exportID, total, expires); err != nil {
 		return err
 	}
@@ -76,7 +77,59 @@ func (s *Dynamo) recordSegments(ctx context.Context, exportID string, total int,
 	if err != nil {
 		return classify("mark segment rows of export "+exportID+" written", err)
 	}
+	if err := s.putJob(ctx, exportID, start, expires); err != nil {
+		return err
+	}
 	return s.setActive(ctx, exportID, true)
+}
+
+// jobsPK holds one row per export, sorted by start time, so `list` finds
+// every export without scanning the table.
+const jobsPK = "JOBS"
+
+func jobSK(start time.Time, exportID string) string {
+	return fmt.Sprintf("%013d#%s", ms(start), exportID)
+}
+
+func (s *Dynamo) putJob(ctx context.Context, exportID string, start time.Time, expires int64) error {
+	_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: map[string]types.AttributeValue{
+		"pk": str(jobsPK), "sk": str(jobSK(start, exportID)), "kind": str("job"),
+		"exportId": str(exportID), "expiresAt": num(expires),
+	}})
+	return classify("index export "+exportID, err)
+}
+
+// ListExports implements Exports: the jobs index newest first, then each
+// export's row.
+func (s *Dynamo) ListExports(ctx context.Context) ([]*export.Export, error) {
+	var ids []string
+	err := s.queryPages(ctx, "list exports", &dynamodb.QueryInput{
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(jobsPK)},
+		ScanIndexForward:          aws.Bool(false),
+	}, func(out *dynamodb.QueryOutput) error {
+		for _, item := range out.Items {
+			if v, ok := item["exportId"].(*types.AttributeValueMemberS); ok {
+				ids = append(ids, v.Value)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*export.Export, 0, len(ids))
+	for _, id := range ids {
+		e, err := s.GetExport(ctx, id)
+		if errors.Is(err, export.ErrNotFound) {
+			continue // its rows expired before the index row
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 // completeCreate handles an id that is taken: when it is the same export
@@ -94,7 +147,7 @@ func (s *Dynamo) completeCreate(ctx context.Context, e *export.Export, expires i
 		return fmt.Errorf("decode export row: %w", err)
 	}
 	if r.ArgsHash == e.ArgsHash && r.State == string(export.Pending) && !r.SegmentsRecorded {
-		if err := s.recordSegments(ctx, e.ExportID, r.SegmentsTotal, expires); err != nil {
+		if err := s.recordSegments(ctx, e.ExportID, fromMS(r.StartTime), r.SegmentsTotal, expires); err != nil {
 			return err
 		}
 	}

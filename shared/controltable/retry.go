@@ -39,6 +39,11 @@ func (r *retrying) SetExportState(ctx context.Context, id string, from []export.
 	return
 }
 
+func (r *retrying) ListExports(ctx context.Context) (es []*export.Export, err error) {
+	err = r.do(ctx, func(ctx context.Context) (err error) { es, err = r.s.ListExports(ctx); return })
+	return
+}
+
 func (r *retrying) ClaimFinalize(ctx context.Context, id string, total int, lease time.Duration) (ok bool, err error) {
 	err = r.do(ctx, func(ctx context.Context) (err error) { ok, err = r.s.ClaimFinalize(ctx, id, total, lease); return })
 	return

@@ -80,6 +80,7 @@ type Export struct {
 	TableID            string
 	Bucket             string
 	Prefix             string // resolved: placeholders already filled in
+	PrefixTemplate     string // --prefix as given, for one Athena table over a dated series
 	SegmentsTotal      int
 	State              State
 	StartTime          time.Time

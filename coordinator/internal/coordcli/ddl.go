@@ -21,10 +21,11 @@ const ddlSampleLines = 1000
 func ddlCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "ddl",
-		Usage: "print an Athena CREATE EXTERNAL TABLE for a completed export",
+		Usage: "print Athena DDL for a completed export: CREATE EXTERNAL TABLE, and with date placeholders in the prefix, its partitions",
 		Flags: []cli.Flag{exportIDFlag,
 			&cli.StringFlag{Name: "database", Usage: "Athena database to create the table in (default: the query's current one)"},
-			&cli.StringFlag{Name: "table-name", Usage: "Athena table name (default: <table>_<exportId>, lower case, '_' for other characters)"},
+			&cli.StringFlag{Name: "table-name", Usage: "Athena table name (default: <table>_<exportId>, or <table> for a dated series; lower case, '_' for other characters)"},
+			&cli.BoolFlag{Name: "all", Usage: "with date placeholders in --prefix: one partition per COMPLETED export of the same table, prefix pattern and format"},
 		},
 		Before: func(c *cli.Context) error {
 			for _, f := range []string{"database", "table-name"} {
@@ -57,24 +58,54 @@ func ddlCommand() *cli.Command {
 			if err := readSample(c, e, exp, sample.Key, schema); err != nil {
 				return fleetcli.Failedf("read s3://%s/%s: %w", exp.Bucket, sample.Key, err)
 			}
-			name := c.String("table-name")
-			if name == "" {
-				name = athena.TableName(exp.Table, exp.ExportID)
-			}
-			ddl, dropped, err := schema.DDL(athena.Table{
-				Database: c.String("database"), Name: name, ExportID: exp.ExportID,
-				Location: fmt.Sprintf("s3://%s/%s", exp.Bucket, exp.DataPrefix()),
-			})
+			cols, dropped, err := schema.Columns()
 			if err != nil {
 				return fleetcli.Failed(err)
 			}
-			if len(dropped) > 0 {
+			spec := athena.Spec{
+				Database: c.String("database"), Name: c.String("table-name"), SourceTable: exp.Table,
+				Format: exp.Format, PrefixTemplate: exp.PrefixTemplate,
+				Exports: []athena.Location{{Bucket: exp.Bucket, Prefix: exp.Prefix, ExportID: exp.ExportID}},
+			}
+			if c.Bool("all") {
+				if spec.Exports, err = seriesOf(c, e, exp); err != nil {
+					return fleetcli.Failed(err)
+				}
+			}
+			ddl, err := athena.Render(spec, cols)
+			if err != nil {
+				return fleetcli.Failedf("export %s: %w", exp.ExportID, err)
+			}
+			if dropped = append(dropped, ddl.Dropped...); len(dropped) > 0 {
 				e.log.Warn("attributes left out: their names differ from others only in case, and Athena ignores case", zap.Strings("attributes", dropped))
 			}
-			_, err = fmt.Fprint(e.stdout, ddl)
+			for key, col := range ddl.Renamed {
+				e.log.Warn("partition column renamed: a data attribute has the key's name", zap.String("key", key), zap.String("column", col))
+			}
+			for _, l := range ddl.Superseded {
+				e.log.Warn("export left out: a later export has the same partition", zap.String("exportId", l.ExportID))
+			}
+			_, err = fmt.Fprint(e.stdout, ddl.String())
 			return err
 		}),
 	}
+}
+
+// seriesOf is every COMPLETED export of exp's table made with the same
+// prefix template and format, oldest first: the partitions of one table.
+func seriesOf(c *cli.Context, e *env, exp *export.Export) ([]athena.Location, error) {
+	all, err := e.store.ListExports(c.Context)
+	if err != nil {
+		return nil, err
+	}
+	var locs []athena.Location
+	for i := len(all) - 1; i >= 0; i-- {
+		x := all[i]
+		if x.State == export.Completed && x.Table == exp.Table && x.PrefixTemplate == exp.PrefixTemplate && x.Format.OrDefault() == exp.Format.OrDefault() {
+			locs = append(locs, athena.Location{Bucket: x.Bucket, Prefix: x.Prefix, ExportID: x.ExportID})
+		}
+	}
+	return locs, nil
 }
 
 func readSample(c *cli.Context, e *env, exp *export.Export, key string, schema *athena.Schema) error {

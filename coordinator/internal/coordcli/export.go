@@ -261,7 +261,7 @@ func runExport(c *cli.Context) error {
 	}
 	exp := &export.Export{
 		ExportID: id, Table: args.table, TableARN: aws.ToString(td.TableArn), TableID: aws.ToString(td.TableId),
-		Bucket: args.bucket, Prefix: prefix, SegmentsTotal: segments, StartTime: now, State: export.Pending,
+		Bucket: args.bucket, Prefix: prefix, PrefixTemplate: args.prefixTmpl, SegmentsTotal: segments, StartTime: now, State: export.Pending,
 		ArgsHash: plan.ArgsHash(append([]string{args.table, args.bucket, args.prefixTmpl, args.segments,
 			strconv.FormatFloat(args.rcuCap, 'g', -1, 64), strconv.FormatInt(args.partSize, 10), strconv.Itoa(args.pageSize)},
 			append(append(args.opts.fingerprint(), args.fractionFingerprint()...), slotsFingerprint(c.Int("fleet-slots"))...)...)...),

@@ -17,6 +17,7 @@ import (
 // first fields; the rest help an operator see why).
 type status struct {
 	ExportID           string          `json:"exportId"`
+	Kind               string          `json:"kind"`
 	Table              string          `json:"table"`
 	State              string          `json:"state"`
 	SegmentsTotal      int             `json:"segmentsTotal"`
@@ -44,7 +45,7 @@ type failedSegment struct {
 
 func newStatus(e *export.Export, segs []*export.Segment) status {
 	s := status{
-		ExportID: e.ExportID, Table: e.Table, State: string(e.State), SegmentsTotal: e.SegmentsTotal,
+		ExportID: e.ExportID, Kind: "export", Table: e.Table, State: string(e.State), SegmentsTotal: e.SegmentsTotal,
 		SegmentsDone: e.SegmentsDone, SegmentsFailed: e.SegmentsFailed, ItemCount: e.ItemCount, Bytes: e.Bytes,
 		ReadCapacityCap:    e.ReadCapacityCap,
 		ManifestSummaryKey: e.ManifestSummaryKey, S3Bucket: e.Bucket, S3Prefix: e.Prefix,

@@ -171,6 +171,26 @@ func (s *Store) SetExportState(ctx context.Context, id string, from []export.Sta
 	return true, s.after("SetExportState", nil)
 }
 
+// ListExports implements controltable.Exports: newest first.
+func (s *Store) ListExports(ctx context.Context) ([]*export.Export, error) {
+	unlock, err := s.call("ListExports")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	out := make([]*export.Export, 0, len(s.exports))
+	for _, e := range s.exports {
+		out = append(out, copyExport(e))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].StartTime.Equal(out[j].StartTime) {
+			return out[i].StartTime.After(out[j].StartTime)
+		}
+		return out[i].ExportID > out[j].ExportID
+	})
+	return out, s.after("ListExports", nil)
+}
+
 // ClaimFinalize implements controltable.Exports.
 func (s *Store) ClaimFinalize(ctx context.Context, id string, total int, lease time.Duration) (bool, error) {
 	unlock, err := s.call("ClaimFinalize")
