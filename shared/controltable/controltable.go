@@ -52,6 +52,15 @@ type ExportUpdate struct {
 	EndTime            time.Time
 	LastError          string
 	ManifestSummaryKey string
+	// Expect, when set, makes the change conditional on the counters the
+	// caller read: a decision taken on stale counters (a retry reopened
+	// the export meanwhile) is not applied.
+	Expect *Counters
+}
+
+// Counters are an export's segment counters as read.
+type Counters struct {
+	SegmentsDone, SegmentsFailed int
 }
 
 // Segments stores segment rows: claims, leases, checkpoints and outcomes.

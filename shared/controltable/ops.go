@@ -329,6 +329,10 @@ func (s *Dynamo) SetExportState(ctx context.Context, exportID string, from []exp
 		cond += p
 	}
 	cond += ")"
+	if c := u.Expect; c != nil {
+		cond += " AND segmentsDone = :cd AND segmentsFailed = :cf"
+		values[":cd"], values[":cf"] = num(int64(c.SegmentsDone)), num(int64(c.SegmentsFailed))
+	}
 	set := func(attr, placeholder string, v types.AttributeValue) {
 		update += ", " + attr + " = " + placeholder
 		values[placeholder] = v

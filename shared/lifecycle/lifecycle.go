@@ -144,7 +144,8 @@ func (l *Lifecycle) Settle(ctx context.Context, exportID string) error {
 		}
 		return l.finalize(ctx, e)
 	case export.Fail:
-		ok, err := l.Store.SetExportState(ctx, exportID, []export.State{export.Running}, export.Failed, controltable.ExportUpdate{EndTime: l.now()})
+		ok, err := l.Store.SetExportState(ctx, exportID, []export.State{export.Running}, export.Failed, controltable.ExportUpdate{
+			EndTime: l.now(), Expect: &controltable.Counters{SegmentsDone: e.SegmentsDone, SegmentsFailed: e.SegmentsFailed}})
 		if ok {
 			l.Log.Error("export failed", zap.String("exportId", exportID), zap.Int("segmentsFailed", e.SegmentsFailed), zap.String("reason", e.LastError))
 		}

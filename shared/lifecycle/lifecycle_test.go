@@ -375,3 +375,29 @@ func TestSettleReportsStoreErrors(t *testing.T) {
 	_, err := u.life.Rescue(u.ctx, e.ExportID, time.Minute)
 	require.ErrorIs(t, err, boom)
 }
+
+// A retry that reopens the export between Settle's read and its RUNNING →
+// FAILED write must win: the write is conditional on the counters read,
+// or the export ends FAILED with PENDING segments retry cannot reopen.
+func TestSettleDoesNotFailAnExportARetryReopened(t *testing.T) {
+	u := newUnit(t)
+	e := u.start(2)
+	u.finish(e, 0, 1, 1)
+	_, l, err := u.store.ClaimSegment(u.ctx, e.ExportID, 1, "w", time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, u.store.FailSegment(u.ctx, l, "throttled for too long", true))
+	raced := false
+	u.store.Fault = func(method string, after bool) error {
+		if method == "SetExportState" && !after && !raced {
+			raced = true
+			_, err := u.store.ResetFailed(u.ctx, e.ExportID) // coordinator retry, meanwhile
+			return err
+		}
+		return nil
+	}
+	require.NoError(t, u.life.Settle(u.ctx, e.ExportID))
+	require.True(t, raced)
+	got := u.get(e.ExportID)
+	require.Equal(t, export.Running, got.State, "the reopened export stays RUNNING")
+	require.Zero(t, got.SegmentsFailed)
+}

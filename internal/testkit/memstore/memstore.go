@@ -65,15 +65,20 @@ func (s *Store) Calls() map[string]int {
 
 // call counts the call, takes the lock and asks the fault hook; done runs
 // the hook again after the call applied.
+// The hook runs before the lock is taken, so it may call the store itself
+// (to interleave a racing call); the after hook runs under the lock and
+// must not.
 func (s *Store) call(method string) (unlock func(), err error) {
-	s.mu.Lock()
-	s.calls[method]++
 	if s.Fault != nil {
 		if err := s.Fault(method, false); err != nil {
+			s.mu.Lock()
+			s.calls[method]++
 			s.mu.Unlock()
 			return nil, err
 		}
 	}
+	s.mu.Lock()
+	s.calls[method]++
 	return s.mu.Unlock, nil
 }
 
@@ -153,6 +158,9 @@ func (s *Store) SetExportState(ctx context.Context, id string, from []export.Sta
 	defer unlock()
 	e, ok := s.exports[id]
 	if !ok || !slices.Contains(from, e.State) {
+		return false, nil
+	}
+	if c := u.Expect; c != nil && (e.SegmentsDone != c.SegmentsDone || e.SegmentsFailed != c.SegmentsFailed) {
 		return false, nil
 	}
 	e.State = to
