@@ -150,7 +150,7 @@ func TestDuplicateDeliveryMakesOneSetOfParts(t *testing.T) {
 	}
 	dropped := 0
 	for _, p := range []*fleettest.Proc{a, b} {
-		dropped += len(p.Events("segment not claimable; dropping duplicate message")) + len(p.Events("export no longer running; dropping message"))
+		dropped += len(p.Events("segment already settled; dropping duplicate message")) + len(p.Events("export no longer running; dropping message"))
 	}
 	require.GreaterOrEqual(t, dropped, 6, "each duplicate was recognised and dropped")
 	require.Equal(t, 0, f.QueueDepth())

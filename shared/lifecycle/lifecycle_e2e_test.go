@@ -161,7 +161,7 @@ func (e *env) state(id string) *export.Export {
 	return x
 }
 
-func TestSettleFinalizesAndRemovesOrphans(t *testing.T) {
+func TestLocalStackSettleFinalizesAndRemovesOrphans(t *testing.T) {
 	e := newEnv(t)
 	x := e.export(2)
 	p0 := e.finishSegment(x, 0, 3, -1)
@@ -214,7 +214,7 @@ func TestSettleFinalizesAndRemovesOrphans(t *testing.T) {
 	require.Equal(t, export.Completed, e.state(x.ExportID).State)
 }
 
-func TestSettleWaitsForEverySegment(t *testing.T) {
+func TestLocalStackSettleWaitsForEverySegment(t *testing.T) {
 	e := newEnv(t)
 	x := e.export(2)
 	e.finishSegment(x, 0, 1, -1)
@@ -223,7 +223,7 @@ func TestSettleWaitsForEverySegment(t *testing.T) {
 	require.False(t, e.exists(x.Root()+manifest.SummaryName), "no manifest before the last segment")
 }
 
-func TestFinalizeFailsWhenCountsDoNotReconcile(t *testing.T) {
+func TestLocalStackFinalizeFailsWhenCountsDoNotReconcile(t *testing.T) {
 	e := newEnv(t)
 	x := e.export(1)
 	// The segment reports 10 items, its only part row holds 9.
@@ -238,7 +238,7 @@ func TestFinalizeFailsWhenCountsDoNotReconcile(t *testing.T) {
 	require.False(t, e.exists(x.Root()+manifest.FilesName))
 }
 
-func TestFinalizeFailsWhenARecordedPartIsMissing(t *testing.T) {
+func TestLocalStackFinalizeFailsWhenARecordedPartIsMissing(t *testing.T) {
 	e := newEnv(t)
 	x := e.export(1)
 	p := e.finishSegment(x, 0, 2, -1)
@@ -251,7 +251,7 @@ func TestFinalizeFailsWhenARecordedPartIsMissing(t *testing.T) {
 	require.False(t, e.exists(x.Root()+manifest.SummaryName))
 }
 
-func TestSettleFailsAnExportWithAFailedSegment(t *testing.T) {
+func TestLocalStackSettleFailsAnExportWithAFailedSegment(t *testing.T) {
 	e := newEnv(t)
 	x := e.export(2)
 	e.finishSegment(x, 0, 1, -1)
@@ -278,7 +278,7 @@ func receiveAll(t *testing.T, ctx context.Context, q *queue.Queue, want int) []q
 	return got
 }
 
-func TestRescueRequeuesAnExpiredLease(t *testing.T) {
+func TestLocalStackRescueRequeuesAnExpiredLease(t *testing.T) {
 	e := newEnv(t)
 	x := e.export(3)
 	_, dead, err := e.store.ClaimSegment(e.ctx, x.ExportID, 0, "dead-worker", lease)
@@ -319,7 +319,7 @@ func TestRescueRequeuesAnExpiredLease(t *testing.T) {
 	require.ErrorIs(t, e.store.Heartbeat(e.ctx, dead, lease, 0), export.ErrLeaseLost)
 }
 
-func TestRescueSweepsTheDeadLetterQueue(t *testing.T) {
+func TestLocalStackRescueSweepsTheDeadLetterQueue(t *testing.T) {
 	e := newEnv(t)
 	x := e.export(2)
 	e.finishSegment(x, 0, 2, -1)
@@ -367,7 +367,7 @@ func TestRescueSweepsTheDeadLetterQueue(t *testing.T) {
 // A message can reach the DLQ before any worker claimed its segment (a run
 // of failed claims, say): the segment must still be marked FAILED, not left
 // PENDING with no message anywhere.
-func TestRescueParksANeverClaimedSegment(t *testing.T) {
+func TestLocalStackRescueParksANeverClaimedSegment(t *testing.T) {
 	e := newEnv(t)
 	x := e.export(1)
 	require.NoError(t, e.dlq.Send(e.ctx, []queue.Task{{ExportID: x.ExportID, Segment: 0, TotalSegments: 1}}))

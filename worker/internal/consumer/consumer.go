@@ -258,7 +258,7 @@ type admission struct {
 
 // admit decides whether a message's segment can be worked on, from the
 // export's row (nil when it does not exist) and the claim's refusal.
-func admit(exp *export.Export, refused *export.NotClaimableError, now time.Time) admission {
+func admit(exp *export.Export, refused *export.NotClaimableError, now time.Time, lease time.Duration) admission {
 	switch {
 	case exp == nil:
 		return admission{delete: true, why: "dropping message for unknown export"}
@@ -270,9 +270,12 @@ func admit(exp *export.Export, refused *export.NotClaimableError, now time.Time)
 		return admission{delete: true, why: "segment already settled; dropping duplicate message"}
 	}
 	// Another worker holds a live lease. If it dies, this may be the only
-	// copy of the message left: hide it for the rest of that lease, then
-	// look again, rather than dropping it.
-	return admission{hide: max(time.Second, refused.LeaseExpiry.Sub(now)+time.Second), why: "segment leased by another worker; message hidden until its lease ends"}
+	// copy of the message left: hide it, never past that lease, and look
+	// again, rather than dropping it. Looking again well before the lease
+	// ends drops a duplicate soon after its twin finishes, so batch
+	// workers waiting for an empty queue are not held a whole lease.
+	recheck := max(5*time.Second, lease/6)
+	return admission{hide: max(time.Second, min(refused.LeaseExpiry.Sub(now)+time.Second, recheck)), why: "segment leased by another worker; message hidden until it can be looked at again"}
 }
 
 func (c *Consumer) handle(ctx context.Context, m queue.Message, drain <-chan struct{}, log *zap.Logger) {
@@ -298,7 +301,7 @@ func (c *Consumer) handle(ctx context.Context, m queue.Message, drain <-chan str
 			return
 		}
 	}
-	if a := admit(exp, refused, c.Clock.Now()); !a.run {
+	if a := admit(exp, refused, c.Clock.Now(), c.Config.LeaseDuration); !a.run {
 		log.Info(a.why, zap.Stringer("refused", refusedString{refused}))
 		if a.delete {
 			c.deleteMsg(ctx, m, log)
