@@ -35,8 +35,8 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ddbfleet/ddbfleet/internal/testkit/sampledata"
 	"github.com/ddbfleet/ddbfleet/shared/awsclient"
-	"github.com/ddbfleet/ddbfleet/shared/sampledata"
 )
 
 // Stack is the running local stack, read from the environment scripts/stack.sh
