@@ -14,12 +14,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ddbfleet/ddbfleet/internal/testkit/fleet"
 	"github.com/ddbfleet/ddbfleet/internal/testkit/storetest"
 	"github.com/ddbfleet/ddbfleet/shared/awsclient"
 	"github.com/ddbfleet/ddbfleet/shared/clock"
 	"github.com/ddbfleet/ddbfleet/shared/controltable"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
-	"github.com/ddbfleet/ddbfleet/shared/fleettest"
 )
 
 // TestStore runs the control table's conformance suite against DynamoDB
@@ -102,7 +102,7 @@ func newTable(t *testing.T) (*dynamodb.Client, string) {
 	defer cancel()
 	c, err := awsclient.Load(ctx, awsclient.Options{})
 	require.NoError(t, err)
-	table := fleettest.Unique("ct-")
+	table := fleet.Unique("ct-")
 	require.NoError(t, controltable.EnsureTable(ctx, c.DynamoDB, table))
 	return c.DynamoDB, table
 }
