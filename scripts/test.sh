@@ -33,6 +33,7 @@ trap 'bash scripts/stack.sh down "$STACK_DIR" >/dev/null 2>&1 || true' EXIT
 
 echo "== integration and end-to-end tests"
 # Every package with files tagged e2e: the conformance suites of each seam
-# against the real servers, then the binaries end to end.
-mapfile -t pkgs < <(grep -rl --include='*_test.go' '^//go:build e2e' . | xargs -n1 dirname | sort -u)
+# against the real servers, then the binaries end to end (e2e/, last).
+mapfile -t pkgs < <(grep -rl --include='*_test.go' '^//go:build e2e' . | xargs -n1 dirname | sort -u | grep -vx ./e2e)
+pkgs+=(./e2e)
 DDBFLEET_BIN_DIR=$bindir go test "${race[@]}" -tags e2e -count=1 -timeout 40m -p 1 "${pkgs[@]}"

@@ -45,11 +45,11 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ddbfleet/ddbfleet/internal/testkit/sampledata"
 	"github.com/ddbfleet/ddbfleet/shared/awsclient"
 	"github.com/ddbfleet/ddbfleet/shared/controltable"
 	"github.com/ddbfleet/ddbfleet/shared/ddbjson"
 	"github.com/ddbfleet/ddbfleet/shared/export"
-	"github.com/ddbfleet/ddbfleet/shared/sampledata"
 )
 
 type config struct {

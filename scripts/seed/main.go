@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/term"
 
+	"github.com/ddbfleet/ddbfleet/internal/testkit/sampledata"
 	"github.com/ddbfleet/ddbfleet/shared/awsclient"
-	"github.com/ddbfleet/ddbfleet/shared/sampledata"
 )
 
 func main() {

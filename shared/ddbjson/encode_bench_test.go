@@ -7,8 +7,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/ddbfleet/ddbfleet/internal/testkit/sampledata"
 	"github.com/ddbfleet/ddbfleet/shared/ddbjson"
-	"github.com/ddbfleet/ddbfleet/shared/sampledata"
 )
 
 // benchPage is a page of the benchmark table's ~1 KB items, so MB/s here

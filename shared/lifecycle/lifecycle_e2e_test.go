@@ -23,11 +23,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/ddbfleet/ddbfleet/internal/testkit/fleet"
 	"github.com/ddbfleet/ddbfleet/shared/awsclient"
+	"github.com/ddbfleet/ddbfleet/shared/clock"
 	"github.com/ddbfleet/ddbfleet/shared/controltable"
 	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
-	"github.com/ddbfleet/ddbfleet/shared/fleettest"
 	"github.com/ddbfleet/ddbfleet/shared/lifecycle"
 	"github.com/ddbfleet/ddbfleet/shared/manifest"
 	"github.com/ddbfleet/ddbfleet/shared/objstore"
@@ -40,7 +41,7 @@ const lease = 30 * time.Second
 type env struct {
 	t      *testing.T
 	ctx    context.Context
-	clock  *fleettest.Clock
+	clock  *clock.Manual
 	store  controltable.Store
 	s3     *s3.Client
 	bucket string
@@ -59,7 +60,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(cancel)
 	c, err := awsclient.Load(ctx, awsclient.Options{S3ForcePathStyle: true})
 	require.NoError(t, err)
-	name := fleettest.Unique("lc")
+	name := fleet.Unique("lc")
 	require.NoError(t, controltable.EnsureTable(ctx, c.DynamoDB, name+"-control"))
 	bucket := name + "-bucket"
 	_, err = c.S3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket})
@@ -70,7 +71,7 @@ func newEnv(t *testing.T) *env {
 	dlq, err := queue.Open(ctx, c.SQS, queue.DLQName(name+"-q"))
 	require.NoError(t, err)
 
-	clk := fleettest.NewClock(time.Now().Truncate(time.Millisecond))
+	clk := clock.NewManual(time.Now().Truncate(time.Millisecond))
 	store := controltable.WithRetry(controltable.NewDynamo(c.DynamoDB, name+"-control", clk), fault.DefaultPolicy.Instant())
 	e := &env{
 		t: t, ctx: ctx, clock: clk, store: store, s3: c.S3, bucket: bucket,
@@ -90,7 +91,7 @@ func newEnv(t *testing.T) *env {
 func (e *env) export(n int) *export.Export {
 	e.t.Helper()
 	x := &export.Export{
-		ExportID: fleettest.Unique("exp-"), Table: "orders", TableARN: "arn:aws:dynamodb:us-east-1:000000000000:table/orders",
+		ExportID: fleet.Unique("exp-"), Table: "orders", TableARN: "arn:aws:dynamodb:us-east-1:000000000000:table/orders",
 		Bucket: e.bucket, Prefix: "backups", SegmentsTotal: n, StartTime: e.clock.Now(),
 	}
 	require.NoError(e.t, e.store.CreateExport(e.ctx, x))
@@ -127,7 +128,7 @@ func (e *env) upload(x *export.Export, l export.Lease, part, items int) export.P
 // counts disagree), and -1 keeps it honest.
 func (e *env) finishSegment(x *export.Export, seg, items int, reported int64) export.Part {
 	e.t.Helper()
-	_, l, err := e.store.ClaimSegment(e.ctx, x.ExportID, seg, fmt.Sprintf("w%d/%s", seg, fleettest.Unique("")), lease)
+	_, l, err := e.store.ClaimSegment(e.ctx, x.ExportID, seg, fmt.Sprintf("w%d/%s", seg, fleet.Unique("")), lease)
 	require.NoError(e.t, err)
 	p := e.upload(x, l, 0, items)
 	if reported < 0 {

@@ -19,13 +19,13 @@ import (
 
 	"github.com/ddbfleet/ddbfleet/internal/testkit/fakes3"
 	"github.com/ddbfleet/ddbfleet/internal/testkit/memstore"
+	"github.com/ddbfleet/ddbfleet/internal/testkit/sqsfake"
 	"github.com/ddbfleet/ddbfleet/shared/clock"
 	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/lifecycle"
 	"github.com/ddbfleet/ddbfleet/shared/manifest"
 	"github.com/ddbfleet/ddbfleet/shared/objstore"
 	"github.com/ddbfleet/ddbfleet/shared/queue"
-	"github.com/ddbfleet/ddbfleet/shared/queue/queuefake"
 )
 
 type unit struct {
@@ -45,7 +45,7 @@ func newUnit(t *testing.T) *unit {
 	ctx := context.Background()
 	clk := clock.NewManual(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
 	s3c, bucket := fakes3.New(t)
-	sqs := queuefake.New(clk.Now)
+	sqs := sqsfake.New(clk.Now)
 	require.NoError(t, queue.Ensure(ctx, sqs, "work", 3, time.Minute))
 	work, err := queue.Open(ctx, sqs, "work")
 	require.NoError(t, err)

@@ -11,9 +11,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ddbfleet/ddbfleet/internal/testkit/sqsfake"
 	"github.com/ddbfleet/ddbfleet/shared/clock"
 	"github.com/ddbfleet/ddbfleet/shared/queue"
-	"github.com/ddbfleet/ddbfleet/shared/queue/queuefake"
 )
 
 // advancer is implemented by APIs whose clock the suite controls (the
@@ -23,7 +23,7 @@ type advancer interface{ Advance(time.Duration) }
 
 // clockedFake is the fake with its manual clock attached.
 type clockedFake struct {
-	*queuefake.Fake
+	*sqsfake.Fake
 	clock *clock.Manual
 }
 
@@ -31,7 +31,7 @@ func (c clockedFake) Advance(d time.Duration) { c.clock.Advance(d) }
 
 func newFake(*testing.T) queue.API {
 	clock := clock.NewManual(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
-	return clockedFake{Fake: queuefake.New(clock.Now), clock: clock}
+	return clockedFake{Fake: sqsfake.New(clock.Now), clock: clock}
 }
 
 func TestConformanceFake(t *testing.T) {
@@ -276,7 +276,7 @@ func runConformance(t *testing.T, newAPI func(t *testing.T) queue.API) {
 // to fail some entries of a batch, which is what Send must recover from.
 func TestSendRetriesFailedEntries(t *testing.T) {
 	ctx := context.Background()
-	fake := queuefake.New(nil)
+	fake := sqsfake.New(nil)
 	require.NoError(t, queue.Ensure(ctx, fake, "retry", 5, visibility))
 	q, err := queue.Open(ctx, fake, "retry")
 	require.NoError(t, err)

@@ -15,10 +15,10 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/ddbfleet/ddbfleet/internal/testkit/memstore"
+	"github.com/ddbfleet/ddbfleet/internal/testkit/sqsfake"
 	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
 	"github.com/ddbfleet/ddbfleet/shared/queue"
-	"github.com/ddbfleet/ddbfleet/shared/queue/queuefake"
 	"github.com/ddbfleet/ddbfleet/worker/internal/consumer"
 	"github.com/ddbfleet/ddbfleet/worker/internal/segexport"
 )
@@ -51,7 +51,7 @@ type loop struct {
 	t      *testing.T
 	ctx    context.Context
 	store  *memstore.Store
-	sqs    *queuefake.Fake
+	sqs    *sqsfake.Fake
 	work   *queue.Queue
 	runner *runner
 	settle *settler
@@ -61,7 +61,7 @@ type loop struct {
 func newLoop(t *testing.T, run func(ctx context.Context, job segexport.Job) error) *loop {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	sqs := queuefake.New(nil)
+	sqs := sqsfake.New(nil)
 	require.NoError(t, queue.Ensure(ctx, sqs, "work", 3, time.Minute))
 	work, err := queue.Open(ctx, sqs, "work")
 	require.NoError(t, err)

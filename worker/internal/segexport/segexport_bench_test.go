@@ -19,10 +19,10 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"go.uber.org/zap"
 
+	"github.com/ddbfleet/ddbfleet/internal/testkit/sampledata"
 	"github.com/ddbfleet/ddbfleet/shared/ddbjson"
 	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/objstore"
-	"github.com/ddbfleet/ddbfleet/shared/sampledata"
 	"github.com/ddbfleet/ddbfleet/worker/internal/segexport"
 )
 

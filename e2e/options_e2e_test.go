@@ -1,6 +1,6 @@
 //go:build e2e
 
-package fleettest_test
+package e2e
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ddbfleet/ddbfleet/shared/fleettest"
+	"github.com/ddbfleet/ddbfleet/internal/testkit/fleet"
 )
 
 // plainItems converts scanned items (canonical DynamoDB JSON) to what a
@@ -36,8 +36,8 @@ func plainItems(t *testing.T, table map[string]string) map[string]string {
 		}
 		b, err := json.Marshal(plain)
 		require.NoError(t, err)
-		c := fleettest.Canonical(t, b)
-		out[fleettest.KeyOf(t, c)] = c
+		c := fleet.Canonical(t, b)
+		out[fleet.KeyOf(t, c)] = c
 	}
 	return out
 }
@@ -92,7 +92,7 @@ func plainNumber(n string) any {
 	return f
 }
 
-func exportWith(t *testing.T, f *fleettest.Fleet, table string, extra ...string) (string, map[string]any) {
+func exportWith(t *testing.T, f *fleet.Fleet, table string, extra ...string) (string, map[string]any) {
 	t.Helper()
 	args := append([]string{"export", "--table", table, "--bucket", f.Bucket, "--segments", "4",
 		"--part-size-bytes", "20000", "--scan-page-size", "50", "--wait", "--json"}, extra...)
@@ -105,14 +105,14 @@ func exportWith(t *testing.T, f *fleettest.Fleet, table string, extra ...string)
 }
 
 func TestJSONZstdExportRoundTrips(t *testing.T) {
-	f := fleettest.NewFleet(t)
+	f := fleet.NewFleet(t)
 	table := f.CreateTable(600)
 	f.StartWorker("--exit-when-idle", "5s", "--concurrency", "3")
 	id, _ := exportWith(t, f, table, "--format", "json", "--compression", "zstd", "--sse", "AES256", "--storage-class", "STANDARD_IA")
 
-	e := f.ReadExportAs(exportRoot("", id), fleettest.Layout{Format: "json", Compression: "zstd"})
+	e := f.ReadExportAs(exportRoot("", id), fleet.Layout{Format: "json", Compression: "zstd"})
 	want := plainItems(t, f.ScanTable(table))
-	fleettest.RequireSameItems(t, want, e)
+	fleet.RequireSameItems(t, want, e)
 	// Spot-check the number rule on the sample data's fixed attributes.
 	for _, item := range e.Items {
 		var m map[string]any
@@ -130,14 +130,14 @@ func TestJSONZstdExportRoundTrips(t *testing.T) {
 }
 
 func TestDynamoDBJSONUncompressedExportRoundTrips(t *testing.T) {
-	f := fleettest.NewFleet(t)
+	f := fleet.NewFleet(t)
 	table := f.CreateTable(400)
 	f.StartWorker("--exit-when-idle", "5s", "--concurrency", "3")
 	key := "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 	id, _ := exportWith(t, f, table, "--compression", "none", "--sse", "aws:kms", "--sse-kms-key-id", key)
 
-	e := f.ReadExportAs(exportRoot("", id), fleettest.Layout{Format: "dynamodb-json", Compression: "none"})
-	fleettest.RequireSameItems(t, f.ScanTable(table), e)
+	e := f.ReadExportAs(exportRoot("", id), fleet.Layout{Format: "dynamodb-json", Compression: "none"})
+	fleet.RequireSameItems(t, f.ScanTable(table), e)
 	require.Greater(t, len(e.Files), 4, "uncompressed parts reach --part-size-bytes at once and split")
 	require.Equal(t, "KMS", e.Summary["s3SseAlgorithm"])
 	require.Equal(t, key, e.Summary["s3SseKmsKeyId"])
@@ -147,7 +147,7 @@ func TestDynamoDBJSONUncompressedExportRoundTrips(t *testing.T) {
 }
 
 func TestFilterAndProjectionExportOnlyWhatMatches(t *testing.T) {
-	f := fleettest.NewFleet(t)
+	f := fleet.NewFleet(t)
 	table := f.CreateTable(500)
 	f.StartWorker("--exit-when-idle", "5s", "--concurrency", "3")
 	id, st := exportWith(t, f, table,
@@ -169,13 +169,13 @@ func TestFilterAndProjectionExportOnlyWhatMatches(t *testing.T) {
 		kept := map[string]any{"pk": item["pk"], "sk": item["sk"], "name": item["name"], "price": item["price"]}
 		b, err := json.Marshal(kept)
 		require.NoError(t, err)
-		want[k] = fleettest.Canonical(t, b)
+		want[k] = fleet.Canonical(t, b)
 	}
 	require.NotEmpty(t, want)
 	require.Less(t, len(want), 500)
 
 	e := f.ReadExport(exportRoot("", id))
-	fleettest.RequireSameItems(t, want, e)
+	fleet.RequireSameItems(t, want, e)
 	require.EqualValues(t, len(want), e.Summary["itemCount"], "itemCount counts what was written after filtering")
 	require.EqualValues(t, len(want), st["itemCount"])
 	v := f.Coordinator("verify", "--export-id", id)
@@ -183,7 +183,7 @@ func TestFilterAndProjectionExportOnlyWhatMatches(t *testing.T) {
 }
 
 func TestBadExportOptionsExitTwoAndWriteNothing(t *testing.T) {
-	f := fleettest.NewFleet(t)
+	f := fleet.NewFleet(t)
 	table := f.CreateTable(20)
 	base := []string{"export", "--table", table, "--bucket", f.Bucket}
 	cases := []struct {
@@ -237,7 +237,7 @@ func TestBadExportOptionsExitTwoAndWriteNothing(t *testing.T) {
 }
 
 func TestEstimateAndDDL(t *testing.T) {
-	f := fleettest.NewFleet(t)
+	f := fleet.NewFleet(t)
 	table := f.CreateTable(300)
 	desc, err := f.Clients.DynamoDB.DescribeTable(context.Background(), &dynamodb.DescribeTableInput{TableName: &table})
 	require.NoError(t, err)

@@ -1,6 +1,6 @@
 //go:build e2e
 
-package fleettest_test
+package e2e
 
 import (
 	"context"
@@ -13,12 +13,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ddbfleet/ddbfleet/shared/fleettest"
-	"github.com/ddbfleet/ddbfleet/shared/sampledata"
+	"github.com/ddbfleet/ddbfleet/internal/testkit/fleet"
+	"github.com/ddbfleet/ddbfleet/internal/testkit/sampledata"
 )
 
 func TestReadCapacityFractionOfAProvisionedTable(t *testing.T) {
-	f := fleettest.NewFleet(t)
+	f := fleet.NewFleet(t)
 	ctx := context.Background()
 	table := f.Name + "-prov"
 	_, err := f.Clients.DynamoDB.CreateTable(ctx, &dynamodb.CreateTableInput{

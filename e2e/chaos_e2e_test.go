@@ -1,6 +1,6 @@
 //go:build e2e
 
-package fleettest_test
+package e2e
 
 import (
 	"fmt"
@@ -13,14 +13,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/ddbfleet/ddbfleet/shared/fleettest"
+	"github.com/ddbfleet/ddbfleet/internal/testkit/fleet"
 )
 
 var debugLogs = []string{"DDBFLEET_LOG_LEVEL=debug"}
 
 // startSlowExport starts an export whose reads are capped, so tests have
 // time to interfere with it; it returns the export id.
-func startSlowExport(t *testing.T, f *fleettest.Fleet, table string, segments int, rcu string) string {
+func startSlowExport(t *testing.T, f *fleet.Fleet, table string, segments int, rcu string) string {
 	t.Helper()
 	res := f.Coordinator("export", "--table", table, "--bucket", f.Bucket, "--segments", fmt.Sprint(segments),
 		"--scan-page-size", "100", "--part-size-bytes", "12000", "--read-capacity-cap", rcu)
@@ -29,10 +29,10 @@ func startSlowExport(t *testing.T, f *fleettest.Fleet, table string, segments in
 }
 
 // requireExact checks the finished export against the table and runs verify.
-func requireExact(t *testing.T, f *fleettest.Fleet, table, id string) *fleettest.Export {
+func requireExact(t *testing.T, f *fleet.Fleet, table, id string) *fleet.Export {
 	t.Helper()
 	e := f.ReadExport(exportRoot("", id))
-	fleettest.RequireSameItems(t, f.ScanTable(table), e)
+	fleet.RequireSameItems(t, f.ScanTable(table), e)
 	v := f.Coordinator("verify", "--export-id", id)
 	require.Equal(t, 0, v.Code, v.Stdout+v.Stderr)
 	return e
@@ -40,7 +40,7 @@ func requireExact(t *testing.T, f *fleettest.Fleet, table, id string) *fleettest
 
 // resumed returns the "segment done" events of attempts that continued
 // from a checkpoint instead of rescanning the segment.
-func resumed(procs []*fleettest.Proc) []map[string]any {
+func resumed(procs []*fleet.Proc) []map[string]any {
 	var out []map[string]any
 	for _, p := range procs {
 		for _, ev := range p.Events("segment done") {
@@ -53,11 +53,11 @@ func resumed(procs []*fleettest.Proc) []map[string]any {
 }
 
 func TestKillNineWorkersRepeatedly(t *testing.T) {
-	f := fleettest.NewFleet(t, "--max-receive-count", "100")
+	f := fleet.NewFleet(t, "--max-receive-count", "100")
 	table := f.CreateTable(8000)
 	id := startSlowExport(t, f, table, 8, "40")
 	args := []string{"--lease-duration", "4s", "--concurrency", "3"}
-	var procs, live []*fleettest.Proc
+	var procs, live []*fleet.Proc
 	start := func() {
 		p := f.StartWorkerEnv(debugLogs, args...)
 		procs = append(procs, p)
@@ -95,7 +95,7 @@ func TestKillNineWorkersRepeatedly(t *testing.T) {
 }
 
 func TestZombieWorkerWritesAreRejected(t *testing.T) {
-	f := fleettest.NewFleet(t)
+	f := fleet.NewFleet(t)
 	table := f.CreateTable(3000)
 	id := startSlowExport(t, f, table, 1, "12")
 	zombie := f.StartWorkerEnv(debugLogs, "--lease-duration", "4s", "--concurrency", "1")
@@ -120,13 +120,13 @@ func TestZombieWorkerWritesAreRejected(t *testing.T) {
 			require.Less(t, part, takeoverPart, "the zombie's parts after the takeover were rejected: %s", mf["dataFileS3Key"])
 		}
 	}
-	require.NotEmpty(t, resumed([]*fleettest.Proc{heir}), "the heir continued from the zombie's checkpoint")
+	require.NotEmpty(t, resumed([]*fleet.Proc{heir}), "the heir continued from the zombie's checkpoint")
 }
 
 var partKey = regexp.MustCompile(`/data/s(\d+)-(\d+)-a(\d+)\.json\.gz$`)
 
 func TestDuplicateDeliveryMakesOneSetOfParts(t *testing.T) {
-	f := fleettest.NewFleet(t)
+	f := fleet.NewFleet(t)
 	table := f.CreateTable(2000)
 	res := f.Coordinator("export", "--table", table, "--bucket", f.Bucket, "--segments", "6", "--scan-page-size", "100", "--part-size-bytes", "8000")
 	require.Equal(t, 0, res.Code, res.Stderr)
@@ -149,7 +149,7 @@ func TestDuplicateDeliveryMakesOneSetOfParts(t *testing.T) {
 		seen[m[1]+"/"+m[2]] = true
 	}
 	dropped := 0
-	for _, p := range []*fleettest.Proc{a, b} {
+	for _, p := range []*fleet.Proc{a, b} {
 		dropped += len(p.Events("segment already settled; dropping duplicate message")) + len(p.Events("export no longer running; dropping message"))
 	}
 	require.GreaterOrEqual(t, dropped, 6, "each duplicate was recognised and dropped")
@@ -157,7 +157,7 @@ func TestDuplicateDeliveryMakesOneSetOfParts(t *testing.T) {
 }
 
 func TestSigtermDrainsWithinBudgetAndExportCompletes(t *testing.T) {
-	f := fleettest.NewFleet(t)
+	f := fleet.NewFleet(t)
 	table := f.CreateTable(3000)
 	id := startSlowExport(t, f, table, 2, "20")
 	// A long lease: only the explicit hand-back lets the next worker start
@@ -176,11 +176,11 @@ func TestSigtermDrainsWithinBudgetAndExportCompletes(t *testing.T) {
 	f.WaitState(id, "COMPLETED", 2*time.Minute)
 	require.Equal(t, 0, next.Wait(t, time.Minute))
 	requireExact(t, f, table, id)
-	require.NotEmpty(t, resumed([]*fleettest.Proc{next}), "the next worker continued from the drained checkpoint")
+	require.NotEmpty(t, resumed([]*fleet.Proc{next}), "the next worker continued from the drained checkpoint")
 }
 
 func TestTenPercentFaultsOnEveryService(t *testing.T) {
-	f := fleettest.NewFleet(t)
+	f := fleet.NewFleet(t)
 	table := f.CreateTable(3000)
 	// From here on every binary — coordinator included — sees faults.
 	f.ExtraEnv = []string{"DDBFLEET_TEST_FAULT_RATE=0.1"}
@@ -197,7 +197,7 @@ func TestTenPercentFaultsOnEveryService(t *testing.T) {
 }
 
 func TestFailingSegmentFailsThenRetryCompletes(t *testing.T) {
-	f := fleettest.NewFleet(t, "--max-receive-count", "2")
+	f := fleet.NewFleet(t, "--max-receive-count", "2")
 	table := f.CreateTable(600)
 	faulty := []string{"DDBFLEET_TEST_FAULT_SCAN_SEGMENT=2", "AWS_MAX_ATTEMPTS=2"}
 	w := f.StartWorkerEnv(faulty, "--retry-budget", "1s", "--lease-duration", "4s")
@@ -226,7 +226,7 @@ func TestFailingSegmentFailsThenRetryCompletes(t *testing.T) {
 }
 
 func TestPoisonSegmentIsDeadLetteredThenRetried(t *testing.T) {
-	f := fleettest.NewFleet(t, "--max-receive-count", "2")
+	f := fleet.NewFleet(t, "--max-receive-count", "2")
 	table := f.CreateTable(600)
 	res := f.Coordinator("export", "--table", table, "--bucket", f.Bucket, "--segments", "4")
 	require.Equal(t, 0, res.Code, res.Stderr)
@@ -235,7 +235,7 @@ func TestPoisonSegmentIsDeadLetteredThenRetried(t *testing.T) {
 	_ = waiting
 	crashy := []string{"DDBFLEET_TEST_FAULT_SCAN_SEGMENT=1", "DDBFLEET_TEST_FAULT_SCAN_MODE=crash"}
 	// Like ECS, restart the worker whenever the poison segment kills it.
-	var result fleettest.Result
+	var result fleet.Result
 	crashes := 0
 	for done := false; !done; {
 		w := f.StartWorkerEnv(crashy, "--lease-duration", "3s", "--concurrency", "1")

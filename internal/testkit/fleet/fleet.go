@@ -1,12 +1,14 @@
-// Package fleettest owns the end-to-end harness: it runs the real
-// coordinator and worker binaries against the real local servers that
-// `make test` starts (scripts/stack.sh), each test in its own control table,
-// queue and bucket, and checks exports independently of the product's own
-// code — its own S3 reads, its own MD5, the standard library's gzip and
-// JSON, and its own conversion of scanned items.
+// Package fleet owns the harness of the end-to-end tests (e2e/): it runs
+// the real coordinator and worker binaries against the real local servers
+// that `make test` starts (scripts/stack.sh), each test in a fleet of its
+// own — control table, queue and bucket — and checks exports independently
+// of the product's own code: its own S3 reads, its own MD5, the standard
+// library's gzip and JSON, and its own conversion of scanned items. It
+// also names things uniquely on those shared servers (Unique) for the
+// seams' conformance suites.
 //
-// The tests themselves carry the build tag e2e; `make test` runs them.
-package fleettest
+// The tests that use it carry the build tag e2e; `make test` runs them.
+package fleet
 
 import (
 	"bytes"
@@ -21,7 +23,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -35,8 +36,8 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ddbfleet/ddbfleet/internal/testkit/sampledata"
 	"github.com/ddbfleet/ddbfleet/shared/awsclient"
-	"github.com/ddbfleet/ddbfleet/shared/sampledata"
 )
 
 // Stack is the running local stack, read from the environment scripts/stack.sh
@@ -46,40 +47,36 @@ type Stack struct {
 	BinDir  string
 }
 
-var (
-	stackOnce sync.Once
-	stack     *Stack
-	stackErr  error
-	seq       atomic.Int64
-)
-
 // RequireStack returns the stack or fails the test with how to get one.
+// It reads the environment afresh on each call (that is cheap; no server
+// is contacted), so no test depends on what an earlier one left behind.
 func RequireStack(t testing.TB) *Stack {
 	t.Helper()
-	stackOnce.Do(func() {
-		for _, v := range []string{"AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_S3"} {
-			if os.Getenv(v) == "" {
-				stackErr = fmt.Errorf("%s is not set: run these tests with `make test`, which starts the local stack", v)
-				return
-			}
+	s, err := loadStack()
+	require.NoError(t, err)
+	return s
+}
+
+func loadStack() (*Stack, error) {
+	for _, v := range []string{"AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_S3"} {
+		if os.Getenv(v) == "" {
+			return nil, fmt.Errorf("%s is not set: run these tests with `make test`, which starts the local stack", v)
 		}
-		bin := os.Getenv("DDBFLEET_BIN_DIR")
-		if bin == "" {
-			stackErr = fmt.Errorf("DDBFLEET_BIN_DIR is not set: run these tests with `make test`, which builds the binaries")
-			return
+	}
+	bin := os.Getenv("DDBFLEET_BIN_DIR")
+	if bin == "" {
+		return nil, fmt.Errorf("DDBFLEET_BIN_DIR is not set: run these tests with `make test`, which builds the binaries")
+	}
+	for _, b := range []string{"coordinator", "worker"} {
+		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
+			return nil, fmt.Errorf("binary missing: %w", err)
 		}
-		for _, b := range []string{"coordinator", "worker"} {
-			if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
-				stackErr = fmt.Errorf("binary missing: %w", err)
-				return
-			}
-		}
-		var c *awsclient.Clients
-		c, stackErr = awsclient.Load(context.Background(), awsclient.Options{S3ForcePathStyle: true})
-		stack = &Stack{Clients: c, BinDir: bin}
-	})
-	require.NoError(t, stackErr)
-	return stack
+	}
+	c, err := awsclient.Load(context.Background(), awsclient.Options{S3ForcePathStyle: true})
+	if err != nil {
+		return nil, err
+	}
+	return &Stack{Clients: c, BinDir: bin}, nil
 }
 
 // Fleet is one isolated deployment on the shared stack: its own control
@@ -93,6 +90,7 @@ type Fleet struct {
 	Bucket       string
 	Dir          string // logs
 	ExtraEnv     []string
+	workers      atomic.Int64 // numbers the workers' log files
 }
 
 // NewFleet creates and initialises a fleet (coordinator init).
@@ -173,7 +171,7 @@ func (f *Fleet) StartWorker(args ...string) *Proc {
 // worker only (fault injection, debug logs).
 func (f *Fleet) StartWorkerEnv(env []string, args ...string) *Proc {
 	f.t.Helper()
-	n := seq.Add(1)
+	n := f.workers.Add(1)
 	logPath := filepath.Join(f.Dir, fmt.Sprintf("worker-%d.log", n))
 	logf, err := os.Create(logPath)
 	require.NoError(f.t, err)

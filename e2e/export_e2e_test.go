@@ -1,6 +1,6 @@
 //go:build e2e
 
-package fleettest_test
+package e2e
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ddbfleet/ddbfleet/shared/fleettest"
+	"github.com/ddbfleet/ddbfleet/internal/testkit/fleet"
 )
 
 // exportRoot is where an export of the fleet's bucket lands for prefix p.
@@ -26,7 +26,7 @@ func exportRoot(prefix, id string) string {
 }
 
 func TestMultiSegmentExportWithTwoWorkers(t *testing.T) {
-	f := fleettest.NewFleet(t)
+	f := fleet.NewFleet(t)
 	table := f.CreateTable(3000)
 	for range 2 {
 		f.StartWorker("--exit-when-idle", "5s", "--lease-duration", "10s", "--concurrency", "3")
@@ -38,7 +38,7 @@ func TestMultiSegmentExportWithTwoWorkers(t *testing.T) {
 	require.NotContains(t, id, "\n", "stdout holds only the export id")
 
 	e := f.ReadExport(exportRoot("exports/"+table, id))
-	fleettest.RequireSameItems(t, f.ScanTable(table), e)
+	fleet.RequireSameItems(t, f.ScanTable(table), e)
 	require.Greater(t, len(e.Files), 8, "small parts split segments into several files")
 
 	st := f.StatusJSON(id)
@@ -57,7 +57,7 @@ func TestMultiSegmentExportWithTwoWorkers(t *testing.T) {
 }
 
 func TestEmptyTableExportsAnEmptyManifest(t *testing.T) {
-	f := fleettest.NewFleet(t)
+	f := fleet.NewFleet(t)
 	table := f.CreateTable(0)
 	f.StartWorker("--exit-when-idle", "4s")
 	res := f.Coordinator("export", "--table", table, "--bucket", f.Bucket, "--segments", "3", "--wait", "--json")
@@ -74,7 +74,7 @@ func TestEmptyTableExportsAnEmptyManifest(t *testing.T) {
 }
 
 func TestExportIDIsIdempotent(t *testing.T) {
-	f := fleettest.NewFleet(t)
+	f := fleet.NewFleet(t)
 	table := f.CreateTable(50)
 	args := []string{"export", "--table", table, "--bucket", f.Bucket, "--export-id", "nightly-1", "--segments", "2"}
 	first := f.Coordinator(args...)
@@ -95,7 +95,7 @@ func TestExportIDIsIdempotent(t *testing.T) {
 }
 
 func TestBadInputExitsTwoAndWritesNothing(t *testing.T) {
-	f := fleettest.NewFleet(t)
+	f := fleet.NewFleet(t)
 	table := f.CreateTable(10)
 	f.Coordinator("export", "--table", table, "--bucket", f.Bucket, "--export-id", "taken", "--segments", "1")
 	cases := []struct {
@@ -135,7 +135,7 @@ func TestBadInputExitsTwoAndWritesNothing(t *testing.T) {
 	before := f.ControlRows()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var res fleettest.Result
+			var res fleet.Result
 			if tc.bin == "worker" {
 				res = f.Worker(tc.args...)
 			} else {
@@ -158,7 +158,7 @@ func TestBadInputExitsTwoAndWritesNothing(t *testing.T) {
 }
 
 func TestVerifyFailsOnCorruptedExport(t *testing.T) {
-	f := fleettest.NewFleet(t)
+	f := fleet.NewFleet(t)
 	table := f.CreateTable(400)
 	f.StartWorker("--exit-when-idle", "4s")
 	res := f.Coordinator("export", "--table", table, "--bucket", f.Bucket, "--segments", "2", "--part-size-bytes", "5000", "--scan-page-size", "50", "--wait")
@@ -182,7 +182,7 @@ func TestVerifyFailsOnCorruptedExport(t *testing.T) {
 
 	// A data file replaced by other valid gzip content.
 	victim := e.Files[0]["dataFileS3Key"].(string)
-	_, err = f.Clients.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: &f.Bucket, Key: &victim, Body: strings.NewReader(fleettest.Gzip(`{"Item":{"pk":{"S":"forged"}}}` + "\n"))})
+	_, err = f.Clients.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: &f.Bucket, Key: &victim, Body: strings.NewReader(fleet.Gzip(`{"Item":{"pk":{"S":"forged"}}}` + "\n"))})
 	require.NoError(t, err)
 	v = f.Coordinator("verify", "--export-id", id)
 	require.Equal(t, 1, v.Code, v.Stdout)
@@ -198,7 +198,7 @@ func TestVerifyFailsOnCorruptedExport(t *testing.T) {
 }
 
 func TestCancelStopsTheExport(t *testing.T) {
-	f := fleettest.NewFleet(t)
+	f := fleet.NewFleet(t)
 	table := f.CreateTable(200)
 	res := f.Coordinator("export", "--table", table, "--bucket", f.Bucket, "--segments", "4")
 	require.Equal(t, 0, res.Code, res.Stderr)
@@ -229,7 +229,7 @@ func TestCancelStopsTheExport(t *testing.T) {
 var _ = dynamodb.ScanInput{}
 
 func TestAutoSegmentsPlanTwoWavesForTheFleet(t *testing.T) {
-	f := fleettest.NewFleet(t)
+	f := fleet.NewFleet(t)
 	table := f.CreateTable(100)
 	res := f.Coordinator("export", "--table", table, "--bucket", f.Bucket, "--json")
 	require.Equal(t, 0, res.Code, res.Stderr)

@@ -1,4 +1,4 @@
-// Package queuefake owns an in-memory stand-in for the SQS calls that
+// Package sqsfake owns an in-memory stand-in for the SQS calls that
 // queue.API names, for unit tests that must not need a server.
 //
 // It keeps the SQS behaviours the fleet relies on — visibility timeouts,
@@ -6,9 +6,9 @@
 // RedrivePolicy's maxReceiveCount, receipt handles that go stale on
 // redelivery, batch limits and the service's error types — and measures
 // time with an injected clock, so a test moves time forward instead of
-// sleeping. The conformance suite in package queue runs against this fake
+// sleeping. The conformance suite of shared/queue runs against this fake
 // and against a real SQS emulator, which keeps the two honest.
-package queuefake
+package sqsfake
 
 import (
 	"context"
@@ -140,7 +140,7 @@ func (f *Fake) CreateQueue(_ context.Context, in *sqs.CreateQueueInput, _ ...fun
 	}
 	q := &fakeQueue{
 		name:  name,
-		url:   "http://queuefake.local/000000000000/" + name,
+		url:   "http://sqsfake.local/000000000000/" + name,
 		arn:   "arn:aws:sqs:us-east-1:000000000000:" + name,
 		attrs: maps.Clone(defaultAttrs),
 	}
