@@ -109,6 +109,8 @@
     setText("eta", eta(v));
     setText("cap", rcu(v.readCapacityCap));
     setText("observed", time(v.observedAt));
+    $("ended-part").hidden = isZeroTime(v.endTime);
+    setText("ended", time(v.endTime));
     var summary = v.counts.done + " of " + v.segmentsTotal + " done (" + percent(v.counts.done, v.segmentsTotal) + "%)";
     if (v.counts.leaseExpired) summary += ", " + v.counts.leaseExpired + " with an expired lease";
     setText("segments-summary", summary);
@@ -246,12 +248,17 @@
   }
 
   // ---- list page
+  // serverNow is the coordinator's clock, not the browser's: running
+  // durations must not jump by however far the operator's laptop is off.
+  var serverOffset = 0;
+  function serverNow() { return Date.now() + serverOffset; }
+
   function renderList(jobs) {
     var table = $("jobs"), body = table.tBodies[0];
     table.hidden = jobs.length === 0;
     $("no-jobs").hidden = jobs.length !== 0;
     while (body.firstChild) body.removeChild(body.firstChild);
-    var now = Date.now();
+    var now = serverNow();
     jobs.forEach(function (j) {
       var tr = el("tr", { "data-job-id": j.exportId, "data-state": j.state });
       var link = el("td");
@@ -283,6 +290,8 @@
   }
 
   function startListPage(main) {
+    var observed = Date.parse(main.getAttribute("data-observed-at"));
+    if (!isNaN(observed)) serverOffset = observed - Date.now();
     if (main.getAttribute("data-running") !== "true") return;
     poll("/api/jobs", LIST_REFRESH_MS, function (jobs) {
       renderList(jobs);
