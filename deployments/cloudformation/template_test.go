@@ -69,6 +69,7 @@ var scenarios = []scenario{
 		"ScheduleExpression": "rate(1 day)", "UseFargateSpot": "true",
 		"DeepArchiveTransitionDays": "180", "ExportReadCapacityCap": "500",
 		"SourceTableNames": "orders,customers,invoices", "AlarmEmail": "ops@example.com",
+		"NoProgressAlarmMinutes": "45",
 	}},
 	{"existing-bucket", map[string]any{
 		"CreateBucket": "false", "BucketName": "acme-exports",
