@@ -4,7 +4,8 @@
 #   2. build the real binaries;
 #   3. start the real local stack (DynamoDB Local, fauxqs, versitygw) — any
 #      server that cannot start fails the run, never skips it;
-#   4. end-to-end tests of the binaries against that stack (build tag e2e).
+#   4. Chromium for the dashboard test (installed from Debian if missing);
+#   5. end-to-end tests of the binaries against that stack (build tag e2e).
 # RACE=1 turns the race detector on everywhere, binaries included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,12 @@ bash scripts/stack.sh up "$STACK_DIR"
 trap 'bash scripts/stack.sh down "$STACK_DIR" >/dev/null 2>&1 || true' EXIT
 # shellcheck disable=SC1091
 . "$STACK_DIR/env"
+
+echo "== browser"
+# The dashboard's test runs in a real headless Chromium; it fails (never
+# skips) under CI when the browser cannot be installed.
+bash scripts/browser.sh
+export DDBFLEET_REQUIRE_BROWSER=1
 
 echo "== integration and end-to-end tests"
 # Every package with files tagged e2e: the conformance suites of each seam
