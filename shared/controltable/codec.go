@@ -117,19 +117,20 @@ func (r *exportRow) toExport() *export.Export {
 }
 
 type segmentRow struct {
-	Segment     int    `dynamodbav:"segment"`
-	State       string `dynamodbav:"state"`
-	Attempt     int    `dynamodbav:"attempt"`
-	Owner       string `dynamodbav:"owner"`
-	LeaseExpiry int64  `dynamodbav:"leaseExpiry"`
-	NextPart    int    `dynamodbav:"nextPart"`
-	ItemCount   int64  `dynamodbav:"itemCount"`
-	Bytes       int64  `dynamodbav:"bytes"`
-	Pages       int64  `dynamodbav:"pages"`
-	LiveItems   int64  `dynamodbav:"liveItems"`
-	Failures    int    `dynamodbav:"failures"`
-	LastError   string `dynamodbav:"lastError"`
-	UpdatedAt   int64  `dynamodbav:"updatedAt"`
+	Segment     int     `dynamodbav:"segment"`
+	State       string  `dynamodbav:"state"`
+	Attempt     int     `dynamodbav:"attempt"`
+	Owner       string  `dynamodbav:"owner"`
+	LeaseExpiry int64   `dynamodbav:"leaseExpiry"`
+	NextPart    int     `dynamodbav:"nextPart"`
+	ItemCount   int64   `dynamodbav:"itemCount"`
+	Bytes       int64   `dynamodbav:"bytes"`
+	Pages       int64   `dynamodbav:"pages"`
+	LiveItems   int64   `dynamodbav:"liveItems"`
+	ReadUnits   float64 `dynamodbav:"readUnits"`
+	Failures    int     `dynamodbav:"failures"`
+	LastError   string  `dynamodbav:"lastError"`
+	UpdatedAt   int64   `dynamodbav:"updatedAt"`
 }
 
 type partRow struct {
@@ -151,7 +152,7 @@ func decodeSegment(exportID string, item map[string]types.AttributeValue) (*expo
 	s := &export.Segment{
 		ExportID: exportID, Segment: r.Segment, State: export.SegmentState(r.State), Attempt: r.Attempt,
 		Owner: r.Owner, LeaseExpiry: fromMS(r.LeaseExpiry), NextPart: r.NextPart,
-		ItemCount: r.ItemCount, Bytes: r.Bytes, Pages: r.Pages, LiveItems: r.LiveItems, Failures: r.Failures,
+		ItemCount: r.ItemCount, Bytes: r.Bytes, Pages: r.Pages, LiveItems: r.LiveItems, ReadUnits: r.ReadUnits, Failures: r.Failures,
 		LastError: r.LastError, UpdatedAt: fromMS(r.UpdatedAt),
 	}
 	if c, ok := item["cursor"].(*types.AttributeValueMemberM); ok {

@@ -75,9 +75,9 @@ type Segments interface {
 	// *export.NotClaimableError saying why. A retry whose earlier try
 	// applied (its answer lost) is recognised by owner and succeeds.
 	ClaimSegment(ctx context.Context, exportID string, segment int, owner string, lease time.Duration) (*export.Segment, export.Lease, error)
-	// Heartbeat extends the lease and records the items the holder has
-	// read so far. ErrLeaseLost means stop now.
-	Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, liveItems int64) error
+	// Heartbeat extends the lease and records the holder's progress.
+	// ErrLeaseLost means stop now.
+	Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, p export.Progress) error
 	// CommitPart records a durable part and the checkpoint after it in
 	// one transaction, extending the lease. An export that no longer
 	// accepts work rejects it like a lost lease.
@@ -120,12 +120,22 @@ type Active interface {
 	Forget(ctx context.Context, exportID string) error
 }
 
+// History keeps samples of each export's progress for charts: at most one
+// per minute per export, however many processes record.
+type History interface {
+	// RecordSample stores s unless a sample of the same minute exists.
+	RecordSample(ctx context.Context, exportID string, s export.Sample) error
+	// ListSamples returns the export's samples, oldest first.
+	ListSamples(ctx context.Context, exportID string) ([]export.Sample, error)
+}
+
 // Store is the whole control table.
 type Store interface {
 	Exports
 	Segments
 	Parts
 	Active
+	History
 }
 
 // Retention is how long control rows live after they are written; DynamoDB

@@ -459,10 +459,49 @@ func leaseCondition(l export.Lease) (string, map[string]string, map[string]types
 // Heartbeat extends the lease and records how many items the attempt has
 // read so far, committed or not, so progress moves between part commits
 // (which, with large parts, are minutes apart).
-func (s *Dynamo) Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, liveItems int64) error {
+func (s *Dynamo) Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, p export.Progress) error {
 	now := s.now()
-	return s.updateLeased(ctx, l, "heartbeat", "SET leaseExpiry = :exp, updatedAt = :now, liveItems = :live",
-		map[string]types.AttributeValue{":exp": num(ms(now.Add(lease))), ":now": num(ms(now)), ":live": num(liveItems)})
+	return s.updateLeased(ctx, l, "heartbeat", "SET leaseExpiry = :exp, updatedAt = :now, liveItems = :live, readUnits = :ru",
+		map[string]types.AttributeValue{":exp": num(ms(now.Add(lease))), ":now": num(ms(now)), ":live": num(p.Items),
+			":ru": &types.AttributeValueMemberN{Value: strconv.FormatFloat(p.ReadUnits, 'f', -1, 64)}})
+}
+
+// histSK keys a sample by its minute, so concurrent recorders write one.
+func histSK(at time.Time) string { return fmt.Sprintf("HIST#%010d", at.Unix()/60) }
+
+// RecordSample implements History.
+func (s *Dynamo) RecordSample(ctx context.Context, exportID string, smp export.Sample) error {
+	item := key(exportID, histSK(smp.At))
+	item["kind"] = str("sample")
+	item["at"] = num(ms(smp.At))
+	item["items"] = num(smp.Items)
+	item["readUnits"] = &types.AttributeValueMemberN{Value: strconv.FormatFloat(smp.ReadUnits, 'f', -1, 64)}
+	item["expiresAt"] = num(s.now().Add(Retention).Unix())
+	_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: &s.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),
+	})
+	if isConditionFailed(err) {
+		return nil // another process sampled this minute
+	}
+	return classify("record progress sample of export "+exportID, err)
+}
+
+// ListSamples implements History.
+func (s *Dynamo) ListSamples(ctx context.Context, exportID string) ([]export.Sample, error) {
+	var out []export.Sample
+	err := s.query(ctx, exportID, "HIST#", func(item map[string]types.AttributeValue) error {
+		var r struct {
+			At        int64   `dynamodbav:"at"`
+			Items     int64   `dynamodbav:"items"`
+			ReadUnits float64 `dynamodbav:"readUnits"`
+		}
+		if err := attributevalue.UnmarshalMap(item, &r); err != nil {
+			return fmt.Errorf("decode sample row: %w", err)
+		}
+		out = append(out, export.Sample{At: fromMS(r.At), Items: r.Items, ReadUnits: r.ReadUnits})
+		return nil
+	})
+	return out, err
 }
 
 // updateLeased runs one update of the segment row, conditional on the

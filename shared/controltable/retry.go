@@ -72,7 +72,16 @@ func (r *retrying) ClaimSegment(ctx context.Context, id string, seg int, owner s
 	return
 }
 
-func (r *retrying) Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, live int64) error {
+func (r *retrying) RecordSample(ctx context.Context, id string, s export.Sample) error {
+	return r.do(ctx, func(ctx context.Context) error { return r.s.RecordSample(ctx, id, s) })
+}
+
+func (r *retrying) ListSamples(ctx context.Context, id string) (ss []export.Sample, err error) {
+	err = r.do(ctx, func(ctx context.Context) (err error) { ss, err = r.s.ListSamples(ctx, id); return })
+	return
+}
+
+func (r *retrying) Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, live export.Progress) error {
 	return r.do(ctx, func(ctx context.Context) error { return r.s.Heartbeat(ctx, l, lease, live) })
 }
 

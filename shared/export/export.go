@@ -188,6 +188,7 @@ type Segment struct {
 	Bytes       int64
 	Pages       int64 // pages scanned by all attempts, for resume evidence
 	LiveItems   int64 // items the holder had read at its last heartbeat, committed or not
+	ReadUnits   float64 // read capacity consumed by all attempts up to the last heartbeat
 	Failures    int   // failed attempts since the last retry
 	LastError   string
 	UpdatedAt   time.Time
@@ -208,6 +209,36 @@ func (s *Segment) LeaseLive(now time.Time) bool {
 // than grace ago: its message may be gone, so a rescuer re-enqueues it.
 func (s *Segment) Abandoned(now time.Time, grace time.Duration) bool {
 	return s.State == SegmentRunning && now.Sub(s.LeaseExpiry) >= grace
+}
+
+// Progress is what a segment's holder reports with each heartbeat: items
+// read so far (committed or not) and read capacity consumed by all
+// attempts, so progress and throughput move between part commits.
+type Progress struct {
+	Items     int64
+	ReadUnits float64
+}
+
+// Sample is one point of an export's recorded history: cumulative items
+// and read units at a time. Charts derive rates from consecutive samples.
+type Sample struct {
+	At        time.Time
+	Items     int64
+	ReadUnits float64
+}
+
+// Measure is the export's progress summed over its segments at now:
+// committed items, plus what live holders have read beyond them.
+func Measure(segs []*Segment, now time.Time) Sample {
+	s := Sample{At: now}
+	for _, seg := range segs {
+		s.Items += seg.ItemCount
+		if seg.LeaseLive(now) && seg.LiveItems > seg.ItemCount {
+			s.Items += seg.LiveItems - seg.ItemCount
+		}
+		s.ReadUnits += seg.ReadUnits
+	}
+	return s
 }
 
 // Part is a committed part file.

@@ -268,6 +268,11 @@ func (l *Lifecycle) Rescue(ctx context.Context, exportID string, grace time.Dura
 			return rep, err
 		}
 		now := l.now()
+		// One history sample a minute for the dashboard's charts; the
+		// store keeps the first of each minute, whoever records it.
+		if err := l.Store.RecordSample(ctx, exportID, export.Measure(segs, now)); err != nil {
+			l.Log.Debug("could not record a progress sample", zap.String("exportId", exportID), zap.Error(err))
+		}
 		for _, s := range segs {
 			if !s.Abandoned(now, grace) {
 				continue

@@ -317,7 +317,7 @@ func TestLocalStackRescueRequeuesAnExpiredLease(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, l2.Attempt)
 	require.EqualValues(t, 5, seg2.ItemCount)
-	require.ErrorIs(t, e.store.Heartbeat(e.ctx, dead, lease, 0), export.ErrLeaseLost)
+	require.ErrorIs(t, e.store.Heartbeat(e.ctx, dead, lease, export.Progress{}), export.ErrLeaseLost)
 }
 
 func TestLocalStackRescueSweepsTheDeadLetterQueue(t *testing.T) {

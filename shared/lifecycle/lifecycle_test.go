@@ -264,7 +264,7 @@ func TestRescueRequeuesAnExpiredLease(t *testing.T) {
 	seg, err := u.store.GetSegment(u.ctx, e.ExportID, 1)
 	require.NoError(t, err)
 	require.Equal(t, export.SegmentPending, seg.State)
-	require.ErrorIs(t, u.store.Heartbeat(u.ctx, l, time.Minute, 0), export.ErrLeaseLost, "the dead owner is fenced off")
+	require.ErrorIs(t, u.store.Heartbeat(u.ctx, l, time.Minute, export.Progress{}), export.ErrLeaseLost, "the dead owner is fenced off")
 }
 
 func TestRescueParksDeadLettersAndRetryResumes(t *testing.T) {

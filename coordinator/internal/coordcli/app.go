@@ -34,7 +34,7 @@ func App() *cli.App {
 		Flags: fleetcli.GlobalFlags(),
 		Commands: fleetcli.WithGlobalFlags([]*cli.Command{
 			initCommand(), exportCommand(), statusCommand(), verifyCommand(),
-			retryCommand(), cancelCommand(), rescueCommand(), estimateCommand(), ddlCommand(), listCommand(),
+			retryCommand(), cancelCommand(), rescueCommand(), estimateCommand(), ddlCommand(), listCommand(), serveCommand(),
 		}),
 	}
 }

@@ -396,16 +396,11 @@ func snapshot(exp *export.Export, segs []*export.Segment) progress.Snapshot {
 	s := progress.Snapshot{
 		State: string(exp.State), SegmentsDone: exp.SegmentsDone, SegmentsFailed: exp.SegmentsFailed,
 		SegmentsTotal: exp.SegmentsTotal, EstimatedItems: exp.EstimatedItems,
+		// A segment in hand shows what its holder has read, not only what
+		// it has committed: with large parts, commits are minutes apart.
+		Items: export.Measure(segs, time.Now()).Items,
 	}
-	now := time.Now()
 	for _, seg := range segs {
-		s.Items += seg.ItemCount
-		// A segment in hand shows what its holder has read, not only
-		// what it has committed: with large parts, commits are minutes
-		// apart.
-		if seg.LeaseLive(now) && seg.LiveItems > seg.ItemCount {
-			s.Items += seg.LiveItems - seg.ItemCount
-		}
 		s.Bytes += seg.Bytes
 	}
 	return s

@@ -34,6 +34,7 @@ type Store struct {
 	segments map[string][]*export.Segment
 	parts    map[string]map[[2]int]export.Part
 	active   map[string]bool
+	samples  map[string]map[int64]export.Sample // by export, by minute
 	calls    map[string]int
 
 	// Fault, if set, is asked before each call (after=false) and after a
@@ -52,6 +53,7 @@ func New(clk clock.Clock) *Store {
 		segments: map[string][]*export.Segment{},
 		parts:    map[string]map[[2]int]export.Part{},
 		active:   map[string]bool{},
+		samples:  map[string]map[int64]export.Sample{},
 		calls:    map[string]int{},
 	}
 }
@@ -311,7 +313,7 @@ func (s *Store) accepts(id string) bool {
 }
 
 // Heartbeat implements controltable.Segments.
-func (s *Store) Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, live int64) error {
+func (s *Store) Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, live export.Progress) error {
 	unlock, err := s.call("Heartbeat")
 	if err != nil {
 		return err
@@ -322,7 +324,7 @@ func (s *Store) Heartbeat(ctx context.Context, l export.Lease, lease time.Durati
 		return leaseLost("heartbeat", l)
 	}
 	now := s.now()
-	x.LeaseExpiry, x.UpdatedAt, x.LiveItems = now.Add(lease), now, live
+	x.LeaseExpiry, x.UpdatedAt, x.LiveItems, x.ReadUnits = now.Add(lease), now, live.Items, live.ReadUnits
 	return s.after("Heartbeat", nil)
 }
 
@@ -521,4 +523,36 @@ func (s *Store) Forget(ctx context.Context, id string) error {
 	defer unlock()
 	delete(s.active, id)
 	return s.after("Forget", nil)
+}
+
+// RecordSample implements controltable.History: one sample per minute.
+func (s *Store) RecordSample(ctx context.Context, id string, smp export.Sample) error {
+	unlock, err := s.call("RecordSample")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if s.samples[id] == nil {
+		s.samples[id] = map[int64]export.Sample{}
+	}
+	minute := smp.At.Unix() / 60
+	if _, ok := s.samples[id][minute]; !ok {
+		smp.At = smp.At.Truncate(time.Millisecond)
+		s.samples[id][minute] = smp
+	}
+	return s.after("RecordSample", nil)
+}
+
+// ListSamples implements controltable.History: oldest first.
+func (s *Store) ListSamples(ctx context.Context, id string) ([]export.Sample, error) {
+	unlock, err := s.call("ListSamples")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	var out []export.Sample
+	for _, minute := range slices.Sorted(maps.Keys(s.samples[id])) {
+		out = append(out, s.samples[id][minute])
+	}
+	return out, s.after("ListSamples", nil)
 }

@@ -20,6 +20,8 @@ var cases = []struct {
 	run  func(*env)
 }{
 	{"CreateExport", testCreateExport},
+	{"HistoryKeepsOneSampleAMinute", testHistory},
+	{"ListExportsNewestFirst", testListExports},
 	{"CreateExportTwice", testCreateExportTwice},
 	{"ExportRoundTrip", testExportRoundTrip},
 	{"ClaimLeaseAndFencing", testClaimLeaseAndFencing},
@@ -187,13 +189,13 @@ func testClaimLeaseAndFencing(e *env) {
 
 	// Heartbeats keep it alive past the first expiry.
 	e.clock.Advance(20 * time.Second)
-	require.NoError(t, e.store.Heartbeat(e.ctx, l1, lease, 0))
+	require.NoError(t, e.store.Heartbeat(e.ctx, l1, lease, export.Progress{}))
 	e.clock.Advance(20 * time.Second)
 	_, _, err = e.store.ClaimSegment(e.ctx, id, 0, "w2/b", lease)
 	require.ErrorAs(t, err, &nc, "the heartbeat extended the lease")
 
 	// A heartbeat with progress records what was read before any commit.
-	require.NoError(t, e.store.Heartbeat(e.ctx, l1, lease, 42))
+	require.NoError(t, e.store.Heartbeat(e.ctx, l1, lease, export.Progress{Items: 42}))
 	live := e.getSegment(id, 0)
 	require.EqualValues(t, 42, live.LiveItems)
 	require.EqualValues(t, 0, live.ItemCount, "progress is not a commit")
@@ -220,7 +222,7 @@ func testClaimLeaseAndFencing(e *env) {
 		name string
 		err  error
 	}{
-		{"Heartbeat", e.store.Heartbeat(e.ctx, l1, lease, 0)},
+		{"Heartbeat", e.store.Heartbeat(e.ctx, l1, lease, export.Progress{})},
 		{"CommitPart", e.store.CommitPart(e.ctx, l1, part(l1, 1, 5), export.Checkpoint{Cursor: cursor("zombie"), NextPart: 2, ItemCount: 105}, lease)},
 		{"CompleteSegment", e.store.CompleteSegment(e.ctx, l1, nil, export.Checkpoint{NextPart: 1, ItemCount: 100})},
 		{"ReleaseSegment", e.store.ReleaseSegment(e.ctx, l1, "drain")},
@@ -235,7 +237,7 @@ func testClaimLeaseAndFencing(e *env) {
 	// A lease that names the right attempt but another owner is no lease.
 	forged := l2
 	forged.Owner = "w9/z"
-	require.ErrorIs(t, e.store.Heartbeat(e.ctx, forged, lease, 0), export.ErrLeaseLost, "the owner is part of the fencing token")
+	require.ErrorIs(t, e.store.Heartbeat(e.ctx, forged, lease, export.Progress{}), export.ErrLeaseLost, "the owner is part of the fencing token")
 
 	after := e.getSegment(id, 0)
 	require.Equal(t, export.SegmentRunning, after.State)
@@ -252,7 +254,7 @@ func testClaimLeaseAndFencing(e *env) {
 	require.Zero(t, x.SegmentsFailed)
 
 	// The new owner's writes go through.
-	require.NoError(t, e.store.Heartbeat(e.ctx, l2, lease, 0))
+	require.NoError(t, e.store.Heartbeat(e.ctx, l2, lease, export.Progress{}))
 	require.NoError(t, e.store.ReleaseSegment(e.ctx, l2, "released by draining worker"))
 	// A released segment is claimable at once, from the same checkpoint.
 	seg3, l3, err := e.store.ClaimSegment(e.ctx, id, 0, "w3/c", lease)
@@ -277,7 +279,7 @@ func testCountLeased(e *env) {
 	require.Equal(t, 3, e.countLeased(id))
 
 	e.clock.Advance(lease / 2)
-	require.NoError(t, e.store.Heartbeat(e.ctx, l0, lease, 0))
+	require.NoError(t, e.store.Heartbeat(e.ctx, l0, lease, export.Progress{}))
 	require.NoError(t, e.store.ReleaseSegment(e.ctx, l1, "drain"))
 	require.Equal(t, 2, e.countLeased(id), "a released lease is not live")
 	require.NoError(t, e.store.CompleteSegment(e.ctx, l2, nil, export.Checkpoint{}))
@@ -544,7 +546,7 @@ func testRequeueExpiredAndFailUnleased(e *env) {
 	require.Equal(t, export.SegmentFailed, s.State)
 	require.Equal(t, "moved to dead-letter queue", s.LastError)
 	require.Equal(t, 1, e.getExport(id).SegmentsFailed)
-	require.ErrorIs(t, e.store.Heartbeat(e.ctx, l2, lease, 0), export.ErrLeaseLost, "the expired owner is fenced off")
+	require.ErrorIs(t, e.store.Heartbeat(e.ctx, l2, lease, export.Progress{}), export.ErrLeaseLost, "the expired owner is fenced off")
 	ok, err = e.store.FailUnleased(e.ctx, id, 0, "again")
 	require.NoError(t, err)
 	require.False(t, ok, "a FAILED segment is counted once")
@@ -632,7 +634,7 @@ func testLostClaim(e *env) {
 	require.Equal(t, 1, e.countLeased(id))
 
 	// The retried lease is a working lease, and still exclusive.
-	require.NoError(t, e.store.Heartbeat(e.ctx, retried.l, lease, 0))
+	require.NoError(t, e.store.Heartbeat(e.ctx, retried.l, lease, export.Progress{}))
 	_, _, err = e.store.ClaimSegment(e.ctx, id, 0, "w2/b", lease)
 	var nc *export.NotClaimableError
 	require.ErrorAs(t, err, &nc)
@@ -793,4 +795,50 @@ func testPaging(e *env) {
 	e.clock.Advance(lease + time.Second)
 	require.Zero(t, e.countLeased(id), "no page still counts an expired lease")
 	require.True(t, slices.Contains(e.active(), id))
+}
+
+func testHistory(e *env) {
+	t := e.t
+	id := e.export(2, true)
+	t0 := e.clock.Now().Truncate(time.Minute).Add(time.Minute)
+	require.NoError(t, e.store.RecordSample(e.ctx, id, export.Sample{At: t0, Items: 10, ReadUnits: 1.5}))
+	require.NoError(t, e.store.RecordSample(e.ctx, id, export.Sample{At: t0.Add(30 * time.Second), Items: 99}), "a second recorder in the same minute is not an error")
+	require.NoError(t, e.store.RecordSample(e.ctx, id, export.Sample{At: t0.Add(2 * time.Minute), Items: 30, ReadUnits: 4.25}))
+	got, err := e.store.ListSamples(e.ctx, id)
+	require.NoError(t, err)
+	require.Len(t, got, 2, "one sample per minute")
+	require.True(t, got[0].At.Equal(t0))
+	require.Equal(t, int64(10), got[0].Items, "the first sample of a minute is kept")
+	require.Equal(t, 1.5, got[0].ReadUnits)
+	require.Equal(t, int64(30), got[1].Items)
+	require.Equal(t, 4.25, got[1].ReadUnits)
+	none, err := e.store.ListSamples(e.ctx, e.export(1, false))
+	require.NoError(t, err)
+	require.Empty(t, none)
+
+	// Heartbeats carry read units onto the segment row.
+	_, l, err := e.store.ClaimSegment(e.ctx, id, 0, "w", lease)
+	require.NoError(t, err)
+	require.NoError(t, e.store.Heartbeat(e.ctx, l, lease, export.Progress{Items: 7, ReadUnits: 12.5}))
+	seg, err := e.store.GetSegment(e.ctx, id, 0)
+	require.NoError(t, err)
+	require.Equal(t, int64(7), seg.LiveItems)
+	require.Equal(t, 12.5, seg.ReadUnits)
+}
+
+func testListExports(e *env) {
+	t := e.t
+	a := e.export(1, false)
+	e.clock.Advance(time.Second)
+	b := e.export(1, true)
+	all, err := e.store.ListExports(e.ctx)
+	require.NoError(t, err)
+	pos := map[string]int{}
+	for i, x := range all {
+		pos[x.ExportID] = i
+	}
+	require.Contains(t, pos, a)
+	require.Contains(t, pos, b)
+	require.Less(t, pos[b], pos[a], "newest first")
+	require.Equal(t, export.Running, all[pos[b]].State)
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
 	"github.com/ddbfleet/ddbfleet/shared/queue"
+	"github.com/ddbfleet/ddbfleet/worker/internal/metrics"
 	"github.com/ddbfleet/ddbfleet/worker/internal/pacer"
 	"github.com/ddbfleet/ddbfleet/worker/internal/segexport"
 )
@@ -46,7 +47,7 @@ type Queue interface {
 type Store interface {
 	GetExport(ctx context.Context, exportID string) (*export.Export, error)
 	ClaimSegment(ctx context.Context, exportID string, segment int, owner string, lease time.Duration) (*export.Segment, export.Lease, error)
-	Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, liveItems int64) error
+	Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, p export.Progress) error
 	ReleaseSegment(ctx context.Context, l export.Lease, reason string) error
 	FailSegment(ctx context.Context, l export.Lease, reason string, final bool) error
 	CountLeased(ctx context.Context, exportID string) (int, error)
@@ -94,6 +95,7 @@ type Consumer struct {
 	Settler  Settler
 	Exporter Runner
 	Protect  Protector
+	Metrics  *metrics.Emitter // nil: no metrics
 	Log      *zap.Logger
 	Clock    clock.Clock
 
@@ -327,6 +329,8 @@ func (r refusedString) String() string {
 func (c *Consumer) run(ctx context.Context, m queue.Message, exp *export.Export, seg *export.Segment, lease export.Lease, drain <-chan struct{}, log *zap.Logger) {
 	log = log.With(zap.Int("attempt", lease.Attempt))
 	log.Info("segment claimed", zap.Int("nextPart", seg.NextPart))
+	c.Metrics.SegmentClaimed(exp.ExportID)
+	c.Metrics.Cap(exp.ExportID, exp.ReadCapacityCap)
 	c.Protect.Acquire(ctx)
 	defer c.Protect.Release(context.WithoutCancel(ctx))
 
@@ -335,15 +339,15 @@ func (c *Consumer) run(ctx context.Context, m queue.Message, exp *export.Export,
 	// of all shares cannot pass the cap however many workers start at
 	// once. Heartbeats then re-divide it among live leases.
 	pace := pacer.New(exp.ReadShare(exp.Unfinished()))
-	var read atomic.Int64
-	read.Store(seg.ItemCount)
+	prog := &progress{pacer: pace, units: seg.ReadUnits}
+	prog.read.Store(seg.ItemCount)
 	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
-		c.heartbeat(segCtx, cancel, lease, m, pace, &read, log)
+		c.heartbeat(segCtx, cancel, lease, m, pace, prog, log)
 	}()
 	res, runErr := c.Exporter.Run(segCtx, segexport.Job{
-		Export: exp, Segment: seg, Lease: lease, Drain: drain, Pacer: pace, Read: &read,
+		Export: exp, Segment: seg, Lease: lease, Drain: drain, Pacer: c.Metrics.Pacer(exp.ExportID, prog), Read: &prog.read,
 	})
 	cause := context.Cause(segCtx)
 	cancel(nil)
@@ -362,7 +366,10 @@ func (c *Consumer) run(ctx context.Context, m queue.Message, exp *export.Export,
 	}
 	d := decide(o)
 	switch d.verb {
+	case finish:
+		c.Metrics.SegmentDone(exp.ExportID)
 	case abandon:
+		c.Metrics.LeaseLost(exp.ExportID)
 		log.Warn("lost the segment's lease; abandoning this attempt", zap.Error(runErr))
 	case handBack:
 		if err := c.Store.ReleaseSegment(bg, lease, "released by draining worker"); err != nil && !export.IsLeaseLost(err) {
@@ -377,6 +384,7 @@ func (c *Consumer) run(ctx context.Context, m queue.Message, exp *export.Export,
 			log.Warn("could not record failure", zap.Error(err))
 		}
 		if d.verb == failFinal {
+			c.Metrics.SegmentFailed(exp.ExportID)
 			log.Error("segment failed", zap.Error(runErr), zap.String("kind", fault.Classify(runErr).String()))
 		} else {
 			log.Warn("segment attempt failed; will retry from its checkpoint", zap.Error(runErr), zap.Duration("after", d.delay))
@@ -405,4 +413,30 @@ func nonce() string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// progress is what a segment's heartbeat reports: the items the run has
+// read (kept by segexport) and the read units its pages consumed (counted
+// here, on the way to the pacer), both cumulative over attempts.
+type progress struct {
+	pacer segexport.Pacer
+	read  atomic.Int64
+	mu    sync.Mutex
+	units float64
+}
+
+func (p *progress) Wait(ctx context.Context) error { return p.pacer.Wait(ctx) }
+func (p *progress) Throttled()                     { p.pacer.Throttled() }
+
+func (p *progress) Consumed(units float64) {
+	p.mu.Lock()
+	p.units += units
+	p.mu.Unlock()
+	p.pacer.Consumed(units)
+}
+
+func (p *progress) now() export.Progress {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return export.Progress{Items: p.read.Load(), ReadUnits: p.units}
 }

@@ -3,7 +3,6 @@ package consumer
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 
 	"go.uber.org/zap"
 
@@ -15,16 +14,20 @@ import (
 // heartbeat extends the lease and the message's visibility together, well
 // inside the lease, re-divides the read cap among the export's live leases,
 // and stops the segment when the lease is lost or the export is cancelled.
-func (c *Consumer) heartbeat(ctx context.Context, stop context.CancelCauseFunc, lease export.Lease, m queue.Message, pace *pacer.Pacer, read *atomic.Int64, log *zap.Logger) {
+func (c *Consumer) heartbeat(ctx context.Context, stop context.CancelCauseFunc, lease export.Lease, m queue.Message, pace *pacer.Pacer, prog *progress, log *zap.Logger) {
 	t := c.Clock.NewTicker(c.Config.LeaseDuration / 3)
 	defer t.Stop()
+	reported := prog.read.Load()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C():
 		}
-		err := c.Store.Heartbeat(ctx, lease, c.Config.LeaseDuration, read.Load())
+		now := prog.now()
+		c.Metrics.Items(lease.ExportID, now.Items-reported)
+		reported = now.Items
+		err := c.Store.Heartbeat(ctx, lease, c.Config.LeaseDuration, now)
 		if export.IsLeaseLost(err) {
 			stop(err)
 			return

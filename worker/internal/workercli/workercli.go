@@ -4,6 +4,7 @@ package workercli
 
 import (
 	"context"
+	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/ddbfleet/ddbfleet/shared/queue"
 	"github.com/ddbfleet/ddbfleet/worker/internal/consumer"
 	"github.com/ddbfleet/ddbfleet/worker/internal/ecsprotect"
+	"github.com/ddbfleet/ddbfleet/worker/internal/metrics"
 	"github.com/ddbfleet/ddbfleet/worker/internal/segexport"
 )
 
@@ -41,6 +43,7 @@ func App() *cli.App {
 				&cli.IntFlag{Name: "compression-level", Value: 5, EnvVars: []string{"DDBFLEET_COMPRESSION_LEVEL"}, Usage: "gzip level, 1 (fastest) to 9 (smallest)"},
 				&cli.IntFlag{Name: "upload-part-size-mib", Value: 8, EnvVars: []string{"DDBFLEET_UPLOAD_PART_SIZE_MIB"}, Usage: "S3 multipart chunk size; memory ≈ concurrency × (upload-concurrency+1) × this"},
 				&cli.IntFlag{Name: "upload-concurrency", Value: 2, EnvVars: []string{"DDBFLEET_UPLOAD_CONCURRENCY"}, Usage: "multipart chunks uploaded at once per part file"},
+				&cli.BoolFlag{Name: "metrics", Value: metrics.EnabledByDefault(os.Getenv), EnvVars: []string{"DDBFLEET_METRICS"}, Usage: "print CloudWatch Embedded Metric Format lines on stdout once a minute (default: on in ECS)"},
 				&cli.DurationFlag{Name: "retry-budget", Value: fault.DefaultPolicy.MaxElapsed, EnvVars: []string{"DDBFLEET_RETRY_BUDGET"}, Usage: "how long a failing AWS call is retried before the segment attempt fails (it is then retried from its checkpoint)"},
 			},
 			Action: run,
@@ -117,6 +120,15 @@ func run(c *cli.Context) error {
 		},
 		Protect: ecsprotect.FromEnv(log),
 		Log:     log,
+	}
+	if c.Bool("metrics") {
+		// EMF lines on stdout: the ECS log driver ships them to CloudWatch
+		// Logs, which turns them into metrics with no agent.
+		cons.Metrics = metrics.New(os.Stdout, time.Now, 0)
+		if err := cons.Metrics.Start(ctx); err != nil {
+			return fleetcli.Failed(err)
+		}
+		defer cons.Metrics.Stop()
 	}
 	// Every worker rescues every active export once a lease, so the fleet
 	// heals itself when no coordinator waits.
