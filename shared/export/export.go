@@ -186,10 +186,10 @@ type Segment struct {
 	NextPart    int
 	ItemCount   int64
 	Bytes       int64
-	Pages       int64 // pages scanned by all attempts, for resume evidence
-	LiveItems   int64 // items the holder had read at its last heartbeat, committed or not
+	Pages       int64   // pages scanned by all attempts, for resume evidence
+	LiveItems   int64   // items the holder had read at its last heartbeat, committed or not
 	ReadUnits   float64 // read capacity consumed by all attempts up to the last heartbeat
-	Failures    int   // failed attempts since the last retry
+	Failures    int     // failed attempts since the last retry
 	LastError   string
 	UpdatedAt   time.Time
 }
