@@ -20,6 +20,9 @@ package controltable
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"time"
 
 	"github.com/ddbfleet/ddbfleet/shared/export"
@@ -142,3 +145,11 @@ type Store interface {
 // TTL deletes them afterwards (attribute expiresAt). An export's files in S3
 // are not affected.
 const Retention = 90 * 24 * time.Hour
+
+// CommitToken names one logical commit of a lease (what: "part" or
+// "complete", n: its part number), for idempotency across retries: at most
+// 36 characters, as DynamoDB's ClientRequestToken allows.
+func CommitToken(l export.Lease, what string, n int) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%d\x00%s\x00%s\x00%d", l.ExportID, l.Segment, l.Attempt, l.Owner, what, n)))
+	return hex.EncodeToString(sum[:18])
+}

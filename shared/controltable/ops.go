@@ -523,14 +523,14 @@ func (s *Dynamo) updateLeased(ctx context.Context, l export.Lease, op, update st
 	return err
 }
 
-func (s *Dynamo) partPut(l export.Lease, p export.Part) types.TransactWriteItem {
+func (s *Dynamo) partPut(l export.Lease, p export.Part, now time.Time) types.TransactWriteItem {
 	item := key(l.ExportID, partSK(p.Segment, p.Part))
 	row, _ := attributevalue.MarshalMap(partRow(p))
 	for k, v := range row {
 		item[k] = v
 	}
 	item["kind"] = str("part")
-	item["expiresAt"] = num(s.now().Add(Retention).Unix())
+	item["expiresAt"] = num(now.Add(Retention).Unix())
 	// Unconditional: a retried commit of the same attempt rewrites the same
 	// row; the segment's lease condition below is what fences zombies.
 	return types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: item}}
@@ -553,7 +553,7 @@ func (s *Dynamo) exportRunningCheck(exportID string) types.TransactWriteItem {
 // rejects it like a lost lease.
 func (s *Dynamo) CommitPart(ctx context.Context, l export.Lease, p export.Part, cp export.Checkpoint, lease time.Duration) error {
 	cond, names, values := leaseCondition(l)
-	now := s.now()
+	now := s.commitTime(cp)
 	values[":np"] = num(int64(cp.NextPart))
 	values[":ic"] = num(cp.ItemCount)
 	values[":by"] = num(cp.Bytes)
@@ -568,7 +568,7 @@ func (s *Dynamo) CommitPart(ctx context.Context, l export.Lease, p export.Part, 
 		names["#cur"] = "cursor"
 	}
 	items := []types.TransactWriteItem{
-		s.partPut(l, p),
+		s.partPut(l, p, now),
 		{Update: &types.Update{
 			TableName: &s.table, Key: key(l.ExportID, segSK(l.Segment)),
 			UpdateExpression: &update, ConditionExpression: &cond,
@@ -576,7 +576,8 @@ func (s *Dynamo) CommitPart(ctx context.Context, l export.Lease, p export.Part, 
 		}},
 		s.exportRunningCheck(l.ExportID),
 	}
-	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items,
+		ClientRequestToken: s.token(l, cp, "part", p.Part)})
 	err = classify(fmt.Sprintf("commit part %d of %s", p.Part, l), err)
 	if isConditionFailed(err) {
 		return fmt.Errorf("commit part %d of %s: %w", p.Part, l, export.ErrLeaseLost)
@@ -589,7 +590,7 @@ func (s *Dynamo) CommitPart(ctx context.Context, l export.Lease, p export.Part, 
 // segment is counted exactly once however often this is retried.
 func (s *Dynamo) CompleteSegment(ctx context.Context, l export.Lease, last *export.Part, cp export.Checkpoint) error {
 	cond, names, values := leaseCondition(l)
-	now := s.now()
+	now := s.commitTime(cp)
 	values[":done"] = str(string(export.SegmentDone))
 	values[":np"] = num(int64(cp.NextPart))
 	values[":ic"] = num(cp.ItemCount)
@@ -601,7 +602,7 @@ func (s *Dynamo) CompleteSegment(ctx context.Context, l export.Lease, last *expo
 	var items []types.TransactWriteItem
 	parts := int64(cp.NextPart)
 	if last != nil {
-		items = append(items, s.partPut(l, *last))
+		items = append(items, s.partPut(l, *last, now))
 	}
 	items = append(items,
 		types.TransactWriteItem{Update: &types.Update{
@@ -622,16 +623,45 @@ func (s *Dynamo) CompleteSegment(ctx context.Context, l export.Lease, last *expo
 			},
 		}},
 	)
-	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items,
+		ClientRequestToken: s.token(l, cp, "complete", cp.NextPart)})
 	err = classify("complete "+l.String(), err)
 	if isConditionFailed(err) {
 		// An earlier try may have landed before its response was lost.
-		if seg, gerr := s.GetSegment(ctx, l.ExportID, l.Segment); gerr == nil && seg.State == export.SegmentDone && seg.Attempt == l.Attempt {
+		// Not knowing is not a lost lease: the caller would delete a
+		// file its part row may point at.
+		seg, gerr := s.GetSegment(ctx, l.ExportID, l.Segment)
+		if gerr != nil {
+			return fmt.Errorf("complete %s: read back after a refused completion: %w", l, gerr)
+		}
+		if seg.State == export.SegmentDone && seg.Attempt == l.Attempt {
 			return nil
 		}
 		return fmt.Errorf("complete %s: %w", l, export.ErrLeaseLost)
 	}
 	return err
+}
+
+// commitTime is the time a commit records: the committer's, fixed for all
+// tries of the commit, or the store's clock now.
+func (s *Dynamo) commitTime(cp export.Checkpoint) time.Time {
+	if cp.At.IsZero() {
+		return s.now()
+	}
+	return cp.At
+}
+
+// token is the idempotency token of one commit, the same for all its
+// tries: DynamoDB answers a retry of a transaction that applied (within
+// 10 minutes) with success instead of judging its conditions again, which
+// may have changed since. Only a commit with a fixed time is the same
+// request on every try; without one, a token would be refused as a
+// mismatch.
+func (s *Dynamo) token(l export.Lease, cp export.Checkpoint, what string, n int) *string {
+	if cp.At.IsZero() {
+		return nil
+	}
+	return aws.String(CommitToken(l, what, n))
 }
 
 // ReleaseSegment gives the lease up early (graceful drain) so another

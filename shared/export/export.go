@@ -261,6 +261,11 @@ type Checkpoint struct {
 	ItemCount int64
 	Bytes     int64
 	Pages     int64
+	// At is when the commit was made, fixed by the committer for every
+	// try of one commit, so each try is the very same request and the
+	// store can recognise a retry of one that applied. Zero: the store's
+	// clock at each try.
+	At time.Time
 }
 
 // Lease identifies the holder of a segment: attempt is the fencing token.

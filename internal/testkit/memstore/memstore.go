@@ -35,6 +35,7 @@ type Store struct {
 	parts    map[string]map[[2]int]export.Part
 	active   map[string]bool
 	samples  map[string]map[int64]export.Sample // by export, by minute
+	tokens   map[string]time.Time                // commits applied, by idempotency token
 	calls    map[string]int
 
 	// Fault, if set, is asked before each call (after=false) and after a
@@ -54,6 +55,7 @@ func New(clk clock.Clock) *Store {
 		parts:    map[string]map[[2]int]export.Part{},
 		active:   map[string]bool{},
 		samples:  map[string]map[int64]export.Sample{},
+		tokens:   map[string]time.Time{},
 		calls:    map[string]int{},
 	}
 }
@@ -344,11 +346,15 @@ func (s *Store) CommitPart(ctx context.Context, l export.Lease, p export.Part, c
 		return err
 	}
 	defer unlock()
+	if s.replayed(l, cp, "part", p.Part) {
+		return s.after("CommitPart", nil)
+	}
 	x := s.held(l)
 	if x == nil || !s.accepts(l.ExportID) {
 		return leaseLost(fmt.Sprintf("commit part %d of", p.Part), l)
 	}
 	now := s.now()
+	s.applied(l, cp, "part", p.Part)
 	s.putPart(l.ExportID, p)
 	s.checkpoint(x, cp)
 	x.LeaseExpiry, x.UpdatedAt = now.Add(lease), now
@@ -362,6 +368,9 @@ func (s *Store) CompleteSegment(ctx context.Context, l export.Lease, last *expor
 		return err
 	}
 	defer unlock()
+	if s.replayed(l, cp, "complete", cp.NextPart) {
+		return s.after("CompleteSegment", nil)
+	}
 	x := s.held(l)
 	if x == nil || !s.accepts(l.ExportID) {
 		// An earlier try may have landed before its answer was lost.
@@ -371,6 +380,7 @@ func (s *Store) CompleteSegment(ctx context.Context, l export.Lease, last *expor
 		return leaseLost("complete", l)
 	}
 	now := s.now()
+	s.applied(l, cp, "complete", cp.NextPart)
 	if last != nil {
 		s.putPart(l.ExportID, *last)
 	}
@@ -555,4 +565,25 @@ func (s *Store) ListSamples(ctx context.Context, id string) ([]export.Sample, er
 		out = append(out, s.samples[id][minute])
 	}
 	return out, s.after("ListSamples", nil)
+}
+
+// tokenLife is how long DynamoDB remembers an idempotency token.
+const tokenLife = 10 * time.Minute
+
+// replayed reports whether this commit (a fixed-time one, as DynamoDB
+// only accepts a token on an identical request) already applied within
+// the token's life: DynamoDB then answers success without judging the
+// conditions again.
+func (s *Store) replayed(l export.Lease, cp export.Checkpoint, what string, n int) bool {
+	if cp.At.IsZero() {
+		return false
+	}
+	at, ok := s.tokens[controltable.CommitToken(l, what, n)]
+	return ok && s.now().Sub(at) < tokenLife
+}
+
+func (s *Store) applied(l export.Lease, cp export.Checkpoint, what string, n int) {
+	if !cp.At.IsZero() {
+		s.tokens[controltable.CommitToken(l, what, n)] = s.now()
+	}
 }

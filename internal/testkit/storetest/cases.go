@@ -36,6 +36,7 @@ var cases = []struct {
 	{"ValuesAreCopies", testValuesAreCopies},
 	{"LostAnswer/ClaimSegment", testLostClaim},
 	{"LostAnswer/CommitPart", testLostCommit},
+	{"LostAnswer/CommitPartAfterTheLeaseMoved", testLostCommitLeaseMoved},
 	{"LostAnswer/CompleteSegment", testLostCompletion},
 	{"Paging", testPaging},
 }
@@ -841,4 +842,35 @@ func testListExports(e *env) {
 	require.Contains(t, pos, b)
 	require.Less(t, pos[b], pos[a], "newest first")
 	require.Equal(t, export.Running, all[pos[b]].State)
+}
+
+// A commit that applied, whose answer was lost while the lease moved to
+// another attempt (the worker stalled past its lease), is retried: the
+// retry must report success, because the part row points at the file.
+// Reporting a lost lease would make the worker delete a committed file,
+// and finalize would then fail "recorded but missing" for good. One
+// commit is one request: the caller fixes its time (Checkpoint.At) and
+// the store sends one idempotency token for all its tries.
+func testLostCommitLeaseMoved(e *env) {
+	t := e.t
+	id := e.export(1, true)
+	l := e.claim(id, 0, "w1/a")
+	p0 := part(l, 0, 10)
+	cp0 := export.Checkpoint{Cursor: cursor("k10"), NextPart: 1, ItemCount: 10, Bytes: 100, Pages: 1, At: e.clock.Now()}
+	require.NoError(t, e.store.CommitPart(e.ctx, l, p0, cp0, lease), "the first try applies; its answer is lost")
+	e.clock.Advance(lease + time.Second)
+	e.claim(id, 0, "w2/b")
+	require.NoError(t, e.store.CommitPart(e.ctx, l, p0, cp0, lease), "the retry of the very same commit succeeds")
+	require.Equal(t, []export.Part{p0}, e.listParts(id))
+	require.ErrorIs(t, e.store.CommitPart(e.ctx, l, part(l, 1, 5), export.Checkpoint{NextPart: 2, At: e.clock.Now()}, lease), export.ErrLeaseLost,
+		"a new commit of the old attempt is still fenced off")
+
+	// The same for the final commit.
+	id2 := e.export(1, true)
+	l2 := e.claim(id2, 0, "w1/c")
+	last := part(l2, 0, 7)
+	final := export.Checkpoint{NextPart: 1, ItemCount: 7, Bytes: 70, Pages: 1, At: e.clock.Now()}
+	require.NoError(t, e.store.CompleteSegment(e.ctx, l2, &last, final))
+	require.NoError(t, e.store.CompleteSegment(e.ctx, l2, &last, final))
+	require.Equal(t, 1, e.getExport(id2).SegmentsDone)
 }
