@@ -35,7 +35,7 @@ type Store struct {
 	parts    map[string]map[[2]int]export.Part
 	active   map[string]bool
 	samples  map[string]map[int64]export.Sample // by export, by minute
-	tokens   map[string]time.Time                // commits applied, by idempotency token
+	tokens   map[string]time.Time               // commits applied, by idempotency token
 	calls    map[string]int
 
 	// Fault, if set, is asked before each call (after=false) and after a
