@@ -207,6 +207,22 @@ func runConformance(t *testing.T, newAPI func(t *testing.T) queue.API) {
 		c.requireQuiet(q, 2*visibility)
 	})
 
+	t.Run("SendLaterIsAFreshDelayedMessageCountedInTheBacklog", func(t *testing.T) {
+		c := setup(t)
+		_, q := c.ensure(5)
+		require.NoError(t, q.SendLater(c.ctx, queue.Task{ExportID: "e", Segment: 2, TotalSegments: 4}, 2*time.Second))
+		msgs, err := q.Receive(c.ctx, 10, 0, visibility)
+		require.NoError(t, err)
+		require.Empty(t, msgs, "a delayed message is not receivable yet")
+		n, err := q.Backlog(c.ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, n, "a delayed message is work: the queue is not idle")
+		later := c.receiveWithin(q, 3*time.Second, 30*time.Second)
+		require.Len(t, later, 1)
+		require.Equal(t, 1, later[0].ReceiveCount, "its first delivery")
+		require.Equal(t, 2, later[0].Segment)
+	})
+
 	t.Run("SetVisibilityZeroReleasesAndPositiveExtends", func(t *testing.T) {
 		c := setup(t)
 		_, q := c.ensure(5)

@@ -162,33 +162,47 @@ func (q *Queue) MaxReceiveCount(ctx context.Context) (int, error) {
 
 // Backlog is the approximate number of messages waiting or in flight.
 func (q *Queue) Backlog(ctx context.Context) (int, error) {
-	out, err := q.api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl: &q.url,
-		AttributeNames: []types.QueueAttributeName{
-			types.QueueAttributeNameApproximateNumberOfMessages,
-			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
-		},
-	})
+	// Delayed messages are work handed back for later (SendLater): a
+	// queue holding them is not idle.
+	names := []types.QueueAttributeName{
+		types.QueueAttributeNameApproximateNumberOfMessages,
+		types.QueueAttributeNameApproximateNumberOfMessagesNotVisible,
+		types.QueueAttributeNameApproximateNumberOfMessagesDelayed,
+	}
+	out, err := q.api.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: &q.url, AttributeNames: names})
 	if err != nil {
 		return 0, fmt.Errorf("read queue depth: %w", err)
 	}
 	n := 0
-	for _, name := range []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible} {
+	for _, name := range names {
 		v, _ := strconv.Atoi(out.Attributes[string(name)])
 		n += v
 	}
 	return n, nil
 }
 
+// MaxDelay is the longest SQS can delay a new message.
+const MaxDelay = 15 * time.Minute
+
+// SendLater enqueues one task that becomes visible after delay (at most
+// MaxDelay). A fresh message starts with no deliveries, unlike one whose
+// visibility is changed, so handing work back this way never moves it
+// toward the dead-letter queue.
+func (q *Queue) SendLater(ctx context.Context, t Task, delay time.Duration) error {
+	return q.send(ctx, []Task{t}, int32(min(delay, MaxDelay)/time.Second))
+}
+
 // Send enqueues tasks in batches of ten (SQS's limit), retrying entries
 // that a batch reports as failed.
-func (q *Queue) Send(ctx context.Context, tasks []Task) error {
+func (q *Queue) Send(ctx context.Context, tasks []Task) error { return q.send(ctx, tasks, 0) }
+
+func (q *Queue) send(ctx context.Context, tasks []Task, delaySeconds int32) error {
 	for start := 0; start < len(tasks); start += 10 {
 		batch := tasks[start:min(start+10, len(tasks))]
 		entries := make([]types.SendMessageBatchRequestEntry, len(batch))
 		for i, t := range batch {
 			body, _ := json.Marshal(t)
-			entries[i] = types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(body))}
+			entries[i] = types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(body)), DelaySeconds: delaySeconds}
 		}
 		// One retry path: a partly failed batch resends only the failed
 		// entries, under the same backoff as any other call.

@@ -194,16 +194,20 @@ func (f *Fake) GetQueueAttributes(_ context.Context, in *sqs.GetQueueAttributesI
 	now := f.now()
 	all := maps.Clone(q.attrs)
 	all[string(types.QueueAttributeNameQueueArn)] = q.arn
-	visible, hidden := 0, 0
+	visible, hidden, delayed := 0, 0, 0
 	for _, m := range q.msgs {
-		if now.Before(m.visibleAt) {
-			hidden++
-		} else {
+		switch {
+		case !now.Before(m.visibleAt):
 			visible++
+		case m.receiveCount == 0: // sent with a delay, never received: SQS counts it apart
+			delayed++
+		default:
+			hidden++
 		}
 	}
 	all[string(types.QueueAttributeNameApproximateNumberOfMessages)] = strconv.Itoa(visible)
 	all[string(types.QueueAttributeNameApproximateNumberOfMessagesNotVisible)] = strconv.Itoa(hidden)
+	all[string(types.QueueAttributeNameApproximateNumberOfMessagesDelayed)] = strconv.Itoa(delayed)
 	out := map[string]string{}
 	for _, n := range in.AttributeNames {
 		if n == types.QueueAttributeNameAll {

@@ -41,6 +41,7 @@ type Queue interface {
 	SetVisibility(ctx context.Context, receipt string, d time.Duration) error
 	Backlog(ctx context.Context) (int, error)
 	MaxReceiveCount(ctx context.Context) (int, error)
+	SendLater(ctx context.Context, t queue.Task, delay time.Duration) error
 }
 
 // Store is the part of the control table the loop uses.
@@ -254,7 +255,7 @@ func (c *Consumer) touch() { c.lastActive.Store(c.Clock.Now().UnixNano()) }
 type admission struct {
 	run    bool
 	delete bool          // when not run: drop the message
-	hide   time.Duration // when not run and kept: show it again after this
+	later  time.Duration // when not run and kept: a fresh copy shows after this
 	why    string
 }
 
@@ -272,12 +273,13 @@ func admit(exp *export.Export, refused *export.NotClaimableError, now time.Time,
 		return admission{delete: true, why: "segment already settled; dropping duplicate message"}
 	}
 	// Another worker holds a live lease. If it dies, this may be the only
-	// copy of the message left: hide it, never past that lease, and look
-	// again, rather than dropping it. Looking again well before the lease
-	// ends drops a duplicate soon after its twin finishes, so batch
-	// workers waiting for an empty queue are not held a whole lease.
+	// copy of the message left: hand it back to look at again, never
+	// later than that lease ends, rather than dropping it. Looking again
+	// well before the lease ends drops a duplicate soon after its twin
+	// finishes, so batch workers waiting for an empty queue are not held
+	// a whole lease.
 	recheck := max(5*time.Second, lease/6)
-	return admission{hide: max(time.Second, min(refused.LeaseExpiry.Sub(now)+time.Second, recheck)), why: "segment leased by another worker; message hidden until it can be looked at again"}
+	return admission{later: max(time.Second, min(refused.LeaseExpiry.Sub(now)+time.Second, recheck)), why: "segment leased by another worker; message handed back to look at again"}
 }
 
 func (c *Consumer) handle(ctx context.Context, m queue.Message, drain <-chan struct{}, log *zap.Logger) {
@@ -307,9 +309,18 @@ func (c *Consumer) handle(ctx context.Context, m queue.Message, drain <-chan str
 		log.Info(a.why, zap.Stringer("refused", refusedString{refused}))
 		if a.delete {
 			c.deleteMsg(ctx, m, log)
-		} else if err := c.Queue.SetVisibility(ctx, m.ReceiptHandle, a.hide); err != nil {
-			log.Warn("could not hide message", zap.Error(err))
+			return
 		}
+		// A fresh delayed copy, then drop this one: changing this copy's
+		// visibility would add a delivery each time, and enough of them
+		// would park a healthy segment's message in the dead-letter
+		// queue, where the rescuer would fail the segment. If the delete
+		// fails, there are two copies, which is harmless.
+		if err := c.Queue.SendLater(ctx, m.Task, a.later); err != nil {
+			log.Warn("could not hand the message back; it reappears after its visibility timeout", zap.Error(err))
+			return
+		}
+		c.deleteMsg(ctx, m, log)
 		return
 	}
 	c.run(ctx, m, exp, seg, lease, drain, log)

@@ -126,7 +126,13 @@ func TestLoopHidesAMessageWhoseSegmentIsLeasedElsewhere(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 	require.Zero(t, l.runner.jobs.Load())
-	require.Equal(t, 1, l.backlog(), "the message is kept (hidden), not dropped")
+	require.Equal(t, 1, l.backlog(), "the message is kept (handed back), not dropped")
+	var msgs []queue.Message
+	require.Eventually(t, func() bool {
+		msgs, err = l.work.Receive(l.ctx, 10, 0, time.Minute)
+		return err == nil && len(msgs) == 1
+	}, 10*time.Second, 50*time.Millisecond, "the handed-back copy shows again")
+	require.Equal(t, 1, msgs[0].ReceiveCount, "a fresh copy: handing back never counts toward the dead-letter queue")
 }
 
 func TestLoopRetriesARetryableFailureThenFailsForGood(t *testing.T) {

@@ -61,12 +61,12 @@ func TestAdmit(t *testing.T) {
 		{"segment failed", running, &export.NotClaimableError{State: export.SegmentFailed}, admission{delete: true}},
 		// The holder may die: its own message could be gone, so this copy
 		// must survive until the lease ends (a dropped copy hung exports).
-		{"leased by a live worker: hide, look again before its lease ends", running,
+		{"leased by a live worker: hand back, look again before its lease ends", running,
 			&export.NotClaimableError{State: export.SegmentRunning, LeaseExpiry: now.Add(40 * time.Second)},
-			admission{hide: 10 * time.Second}},
-		{"leased by a live worker about to expire: hide for the rest of its lease", running,
+			admission{later: 10 * time.Second}},
+		{"leased by a live worker about to expire: hand back for the rest of its lease", running,
 			&export.NotClaimableError{State: export.SegmentRunning, LeaseExpiry: now.Add(2 * time.Second)},
-			admission{hide: 3 * time.Second}},
+			admission{later: 3 * time.Second}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
