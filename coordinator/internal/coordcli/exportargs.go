@@ -2,6 +2,7 @@ package coordcli
 
 import (
 	"encoding/json"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -119,16 +120,80 @@ func (o exportOptions) fingerprint() []string {
 	return out
 }
 
+// Bounds of the numeric flags. They are checked where the flags are
+// parsed, before any AWS call, so a value that would wrap, overflow or
+// break a limit at run time is refused with exit 2 and the flag's name.
+const (
+	// MaxReadCapacityCap is far above any table's read capacity (the
+	// default on-demand table quota is 40,000 RCU/s) yet keeps the per-
+	// worker share and the time estimate finite.
+	MaxReadCapacityCap = 10_000_000
+	// MaxPartSizeMiB keeps a data file within S3's 10,000 multipart
+	// parts when the worker uploads it in chunks of its default
+	// --upload-part-size-mib (8): 10,000 × 8 MiB = 80,000 MiB (78 GiB).
+	// A worker with a smaller chunk fits less (5 MiB: 50,000 MiB), one
+	// with a larger chunk could take more; objstore does not raise the
+	// chunk size itself.
+	MaxPartSizeMiB = s3MaxUploadParts * defaultUploadPartSizeMiB
+	// MaxScanPageSize bounds the Scan Limit (an int32 in the API). A page
+	// never holds more than 1 MB, so with items of at least ~10 bytes a
+	// larger Limit changes nothing.
+	MaxScanPageSize = 100_000
+	// MaxFleetSlots is far above any fleet, and 2 × it cannot overflow.
+	MaxFleetSlots = 1_000_000
+	// MinLease and MaxLease bound --lease-duration; 12h is SQS's
+	// visibility-timeout maximum, which the workers' lease also obeys.
+	MinLease, MaxLease = time.Second, 12 * time.Hour
+
+	s3MaxUploadParts         = 10_000
+	defaultUploadPartSizeMiB = 8
+)
+
+// inRange reports whether v is a finite number in [lo, hi]; NaN compares
+// false with everything, so a plain "v < 0" lets it through.
+func inRange(v, lo, hi float64) bool {
+	return !math.IsNaN(v) && !math.IsInf(v, 0) && v >= lo && v <= hi
+}
+
+func checkReadCapacityCap(c *cli.Context) error {
+	if v := c.Float64("read-capacity-cap"); !inRange(v, 0, MaxReadCapacityCap) {
+		return fault.Invalidf("--read-capacity-cap %v: want 0 (no cap) to %d read capacity units per second", v, MaxReadCapacityCap)
+	}
+	return nil
+}
+
+func checkFleetSlots(c *cli.Context) error {
+	if n := c.Int("fleet-slots"); n < 0 || n > MaxFleetSlots {
+		return fault.Invalidf("--fleet-slots %d: want 0 (unknown) to %d", n, MaxFleetSlots)
+	}
+	return nil
+}
+
+// partSizeMiB reads --part-size-mib, bounded before it is shifted into
+// bytes (a large value would overflow int64).
+func partSizeMiB(c *cli.Context) (int64, error) {
+	n := c.Int("part-size-mib")
+	if n < 1 || n > MaxPartSizeMiB {
+		return 0, fault.Invalidf("--part-size-mib %d: want 1 to %d: workers upload a data file in at most S3's %d multipart chunks of their --upload-part-size-mib, %d MiB by default (%d × %d MiB)",
+			n, MaxPartSizeMiB, s3MaxUploadParts, defaultUploadPartSizeMiB, s3MaxUploadParts, defaultUploadPartSizeMiB)
+	}
+	return int64(n) << 20, nil
+}
+
+// checkLease bounds --lease-duration on the commands that take it.
+func checkLease(c *cli.Context) error {
+	if d := c.Duration("lease-duration"); d < MinLease || d > MaxLease {
+		return fault.Invalidf("--lease-duration %s: want %s to %s (the SQS visibility limit)", d, MinLease, MaxLease)
+	}
+	return nil
+}
+
 func parseExportArgs(c *cli.Context) (exportArgs, error) {
 	a := exportArgs{
 		table: c.String("table"), bucket: c.String("bucket"), prefixTmpl: c.String("prefix"),
 		exportID: c.String("export-id"), segments: c.String("segments"),
 		rcuCap: c.Float64("read-capacity-cap"), rcuFraction: c.Float64("read-capacity-fraction"),
 		pageSize: c.Int("scan-page-size"),
-		partSize: int64(c.Int("part-size-mib")) << 20,
-	}
-	if c.IsSet("part-size-bytes") {
-		a.partSize = c.Int64("part-size-bytes")
 	}
 	switch {
 	case a.table == "":
@@ -137,36 +202,78 @@ func parseExportArgs(c *cli.Context) (exportArgs, error) {
 		return a, fault.Invalidf("--table %q: DynamoDB table names have 3 to 255 characters", a.table)
 	case a.bucket == "":
 		return a, fault.Invalidf("--bucket is required")
-	case a.rcuCap < 0:
-		return a, fault.Invalidf("--read-capacity-cap %v: must not be negative", a.rcuCap)
-	case c.IsSet("read-capacity-fraction") && (a.rcuFraction <= 0 || a.rcuFraction > 1):
+	case c.IsSet("read-capacity-fraction") && !(inRange(a.rcuFraction, 0, 1) && a.rcuFraction > 0):
 		return a, fault.Invalidf("--read-capacity-fraction %v: want more than 0 and at most 1", a.rcuFraction)
-	case a.partSize < 1 || a.partSize > 5<<40:
-		return a, fault.Invalidf("--part-size-mib %d: want 1 to 5242880", c.Int("part-size-mib"))
-	case a.pageSize < 0:
-		return a, fault.Invalidf("--scan-page-size %d: must not be negative", a.pageSize)
+	case a.pageSize < 0 || a.pageSize > MaxScanPageSize:
+		return a, fault.Invalidf("--scan-page-size %d: want 0 (the workers' --scan-page-size) or 1 to %d", a.pageSize, MaxScanPageSize)
 	}
-	if c.Int("fleet-slots") < 0 {
-		return a, fault.Invalidf("--fleet-slots %d: must not be negative", c.Int("fleet-slots"))
+	var err error
+	if a.partSize, err = partSizeMiB(c); err != nil {
+		return a, err
+	}
+	if c.IsSet("part-size-bytes") {
+		if a.partSize = c.Int64("part-size-bytes"); a.partSize < 1 || a.partSize > MaxPartSizeMiB<<20 {
+			return a, fault.Invalidf("--part-size-bytes %d: want 1 to %d (as --part-size-mib)", a.partSize, int64(MaxPartSizeMiB)<<20)
+		}
+	}
+	for _, check := range []func(*cli.Context) error{checkReadCapacityCap, checkFleetSlots, checkLease} {
+		if err := check(c); err != nil {
+			return a, err
+		}
 	}
 	if a.segments != "auto" {
 		if _, err := plan.Segments(a.segments, 0, 0); err != nil {
 			return a, err
 		}
 	}
-	var err error
 	if a.opts, err = parseExportOptions(c); err != nil {
 		return a, err
 	}
-	if c.Duration("lease-duration") < time.Second {
-		return a, fault.Invalidf("--lease-duration %s: want at least 1s", c.Duration("lease-duration"))
-	}
-	// Validate the prefix template now, before any AWS call.
-	if _, err := plan.Prefix(a.prefixTmpl, a.table, "x", time.Now()); err != nil {
+	// The prefix is checked now, before any AWS call, with the export id
+	// it will have (or one as long as a generated id): its length counts
+	// towards S3's key limit. runExport resolves it again at start.
+	now := time.Now()
+	id, err := plan.ExportID(a.exportID, now)
+	if err != nil {
 		return a, err
 	}
-	if _, err := plan.ExportID(a.exportID, time.Now()); err != nil {
+	if _, err := plan.Prefix(a.prefixTmpl, a.table, id, now); err != nil {
 		return a, err
 	}
 	return a, nil
+}
+
+// Bounds of estimate's own assumptions: beyond them the plan is
+// meaningless, and NaN or Inf would print as such.
+const (
+	// MaxPricePerMillionReads is hundreds of times any region's price.
+	MaxPricePerMillionReads = 100
+	// MinCompressionRatio and MaxCompressionRatio bracket what gzip or
+	// zstd can do to DynamoDB JSON: base64 binary barely compresses,
+	// gzip never does better than about 1000:1.
+	MinCompressionRatio, MaxCompressionRatio float64 = 0.1, 1000
+	// MaxCPUSecondsPerGiB is over a CPU-day per GiB.
+	MaxCPUSecondsPerGiB = 100_000
+)
+
+// checkEstimateFlags bounds estimate's numeric flags.
+func checkEstimateFlags(c *cli.Context) error {
+	for _, check := range []func(*cli.Context) error{checkReadCapacityCap, checkFleetSlots} {
+		if err := check(c); err != nil {
+			return err
+		}
+	}
+	if _, err := partSizeMiB(c); err != nil {
+		return err
+	}
+	if v := c.Float64("price-per-million-reads"); !inRange(v, 0, MaxPricePerMillionReads) {
+		return fault.Invalidf("--price-per-million-reads %v: want 0 to %d USD", v, MaxPricePerMillionReads)
+	}
+	if v := c.Float64("compression-ratio"); v != 0 && !inRange(v, MinCompressionRatio, MaxCompressionRatio) {
+		return fault.Invalidf("--compression-ratio %v: want 0 (the default) or %g to %g table bytes per stored byte", v, MinCompressionRatio, MaxCompressionRatio)
+	}
+	if v := c.Float64("cpu-seconds-per-gib"); !inRange(v, 0, MaxCPUSecondsPerGiB) {
+		return fault.Invalidf("--cpu-seconds-per-gib %v: want 0 (the default) to %d", v, MaxCPUSecondsPerGiB)
+	}
+	return nil
 }
