@@ -150,6 +150,12 @@ func run(c *cli.Context) error {
 	store := controltable.WithRetry(controltable.NewDynamo(clients.DynamoDB, gc.ControlTable, nil), policy)
 	buckets := func(bucket string) *objstore.Store { return objstore.New(clients.S3, bucket, rc.objects) }
 	life := &lifecycle.Lifecycle{Store: store, Buckets: buckets, Queue: q, Log: log}
+	// Scale-in protection is renewed while segments are in hand, so a
+	// segment held longer than one grant is not scaled in mid-part; it
+	// goes on through the drain after a signal, until Run returns.
+	protect := ecsprotect.FromEnv(log, nil)
+	protect.Start(context.WithoutCancel(ctx))
+	defer protect.Stop()
 	cons := &consumer.Consumer{
 		Config:  cfg,
 		ID:      consumer.DefaultID(),
@@ -161,7 +167,7 @@ func run(c *cli.Context) error {
 			LeaseDuration: cfg.LeaseDuration, DefaultPageSize: rc.pageSize,
 			CompressionLevel: rc.compressionLevel, Retry: policy,
 		},
-		Protect: ecsprotect.FromEnv(log),
+		Protect: protect,
 		Log:     log,
 	}
 	// Every worker rescues every active export once a lease, so the fleet
