@@ -237,7 +237,7 @@ func parseExportArgs(c *cli.Context) (exportArgs, error) {
 	if err != nil {
 		return a, err
 	}
-	if _, err := plan.Prefix(a.prefixTmpl, a.table, id, now); err != nil {
+	if _, err := plan.NewPrefix(a.prefixTmpl, a.table, id, now); err != nil {
 		return a, err
 	}
 	return a, nil

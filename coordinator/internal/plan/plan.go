@@ -97,10 +97,25 @@ func Prefix(tmpl, table, exportID string, now time.Time) (string, error) {
 	if bad != "" {
 		return "", fault.Invalidf("--prefix %q: unknown placeholder %s (known: {table} {exportId} {yyyy} {mm} {dd} {hh})", tmpl, bad)
 	}
+	// A trailing '/' is dropped, not refused, here: templates recorded
+	// before NewPrefix refused it must still resolve (ddl --all resolves
+	// every recorded export's template again).
+	out = strings.TrimSuffix(out, "/")
 	if err := checkPrefix(tmpl, out, exportID); err != nil {
 		return "", err
 	}
 	return out, nil
+}
+
+// NewPrefix is Prefix for a --prefix given now: it also refuses a trailing
+// '/' (the export adds the '/' before AWSDynamoDB/), so "exports/" and
+// "exports" are not two spellings, with two --export-id fingerprints, of
+// one location.
+func NewPrefix(tmpl, table, exportID string, now time.Time) (string, error) {
+	if strings.HasSuffix(tmpl, "/") {
+		return "", fault.Invalidf("--prefix %q: must not end with '/' (the export adds it before AWSDynamoDB/); use --prefix %q", tmpl, cleanSlashes(tmpl))
+	}
+	return Prefix(tmpl, table, exportID, now)
 }
 
 const (

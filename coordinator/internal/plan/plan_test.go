@@ -45,11 +45,17 @@ func TestPrefix(t *testing.T) {
 	got, err := plan.Prefix("exports/{table}/dt={yyyy}-{mm}-{dd}/{hh}/{exportId}", "orders", "e1", at)
 	require.NoError(t, err)
 	require.Equal(t, "exports/orders/dt=2026-03-03/20/e1", got, "placeholders resolve in UTC")
+	got, err = plan.Prefix("exports/{table}/", "orders", "e1", at)
+	require.NoError(t, err)
+	require.Equal(t, "exports/orders", got, "a recorded template's trailing slash is dropped")
+	_, err = plan.NewPrefix("exports/{table}/", "orders", "e1", at)
+	require.True(t, fault.IsInvalid(err), "a new --prefix must not end with '/'")
+	require.ErrorContains(t, err, `use --prefix "exports/{table}"`)
 	got, err = plan.Prefix("", "t", "e", at)
 	require.NoError(t, err)
 	require.Equal(t, "", got)
 	for _, good := range []string{"a", "a/b", "a.b/..c/c..", "données/テーブル", "x/{table}/.hidden", "dt=2026-01-01"} {
-		_, err := plan.Prefix(good, "orders", "e1", at)
+		_, err := plan.NewPrefix(good, "orders", "e1", at)
 		require.NoError(t, err, good)
 	}
 }
@@ -60,7 +66,8 @@ func TestPrefixRefusesWhatS3OrPathToolsWouldMangle(t *testing.T) {
 		{"/abs", "t", `use --prefix "abs"`},
 		{"a//b", "t", `empty path segment ('//'); use --prefix "a/b"`},
 		{"exports/", "t", `must not end with '/' (the export adds it before AWSDynamoDB/); use --prefix "exports"`},
-		{"/", "t", "must not start with '/'"},
+		{"/", "t", `must not end with '/' (the export adds it before AWSDynamoDB/); use --prefix ""`},
+		{"a//", "t", `must not end with '/'`},
 		{"{nope}", "t", "unknown placeholder {nope}"},
 		{"x{", "t", "braces"},
 		{`a\b`, "t", "backslashes"},
@@ -74,7 +81,7 @@ func TestPrefixRefusesWhatS3OrPathToolsWouldMangle(t *testing.T) {
 		{"a\u0085b", "t", "control characters (found U+0085)"},
 		{"a\xffb", "t", "not valid UTF-8"},
 	} {
-		_, err := plan.Prefix(tc.tmpl, tc.table, "e1", at)
+		_, err := plan.NewPrefix(tc.tmpl, tc.table, "e1", at)
 		require.True(t, fault.IsInvalid(err), "%q: %v", tc.tmpl, err)
 		require.ErrorContains(t, err, "--prefix")
 		require.ErrorContains(t, err, tc.want, tc.tmpl)
