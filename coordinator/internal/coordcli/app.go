@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -118,10 +119,40 @@ func (e *env) loadExport(ctx context.Context, id string) (*export.Export, error)
 	return exp, err
 }
 
+// checkOpsFlags bounds the numeric flags of the commands that act on one
+// export, before anything is read.
+func checkOpsFlags(c *cli.Context) error {
+	if hasFlag(c, leaseFlag.Name) {
+		if err := checkLease(c); err != nil {
+			return err
+		}
+	}
+	// verify reads this many files at once, each with its own buffers.
+	if hasFlag(c, "concurrency") {
+		if n := c.Int("concurrency"); n < 1 || n > 256 {
+			return fault.Invalidf("--concurrency %d: want 1 to 256", n)
+		}
+	}
+	return nil
+}
+
+// hasFlag reports whether the running command defines the flag name.
+func hasFlag(c *cli.Context, name string) bool {
+	for _, f := range c.Command.Flags {
+		if slices.Contains(f.Names(), name) {
+			return true
+		}
+	}
+	return false
+}
+
 // withExport is the preamble of every command that acts on one export:
 // build the environment, then load the export named by --export-id.
 func withExport(fn func(c *cli.Context, e *env, exp *export.Export) error) cli.ActionFunc {
 	return func(c *cli.Context) error {
+		if err := checkOpsFlags(c); err != nil {
+			return err
+		}
 		e, err := newEnv(c)
 		if err != nil {
 			return err
@@ -149,12 +180,9 @@ func initCommand() *cli.Command {
 			&cli.DurationFlag{Name: "visibility-timeout", Value: 60 * time.Second, Usage: "initial visibility timeout of the work queue (workers extend it while they hold a segment)"},
 		},
 		Action: func(c *cli.Context) error {
-			mr, vis := c.Int("max-receive-count"), c.Duration("visibility-timeout")
-			if mr < 1 || mr > 1000 {
-				return fault.Invalidf("--max-receive-count %d: want 1 to 1000", mr)
-			}
-			if vis < time.Second || vis > 12*time.Hour {
-				return fault.Invalidf("--visibility-timeout %s: want 1s to 12h", vis)
+			mr, vis, err := parseInitArgs(c)
+			if err != nil {
+				return err
 			}
 			e, err := newEnv(c)
 			if err != nil {
@@ -171,6 +199,19 @@ func initCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// parseInitArgs bounds init's flags by SQS's own limits: maxReceiveCount
+// 1 to 1000, VisibilityTimeout up to 12h (whole seconds).
+func parseInitArgs(c *cli.Context) (maxReceive int, visibility time.Duration, err error) {
+	maxReceive, visibility = c.Int("max-receive-count"), c.Duration("visibility-timeout")
+	if maxReceive < 1 || maxReceive > 1000 {
+		return 0, 0, fault.Invalidf("--max-receive-count %d: want 1 to 1000", maxReceive)
+	}
+	if visibility < time.Second || visibility > 12*time.Hour {
+		return 0, 0, fault.Invalidf("--visibility-timeout %s: want 1s to 12h", visibility)
+	}
+	return maxReceive, visibility, nil
 }
 
 // checkBucket refuses an export to a bucket that does not exist or cannot

@@ -32,6 +32,9 @@ func estimateCommand() *cli.Command {
 			jsonFlag,
 		},
 		Action: func(c *cli.Context) error {
+			if err := checkEstimateFlags(c); err != nil {
+				return err
+			}
 			table, rcuCap, price := c.String("table"), c.Float64("read-capacity-cap"), c.Float64("price-per-million-reads")
 			switch {
 			case table == "":

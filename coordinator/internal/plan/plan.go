@@ -14,7 +14,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
+	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
 )
 
@@ -74,7 +77,8 @@ func ExportID(flag string, now time.Time) (string, error) {
 var placeholder = regexp.MustCompile(`\{[^{}]*\}`)
 
 // Prefix resolves the --prefix placeholders in UTC and validates the
-// result. The empty prefix puts AWSDynamoDB/ at the bucket root.
+// result (checkPrefix) for this exportID, whose length counts towards
+// S3's key limit. The empty prefix puts AWSDynamoDB/ at the bucket root.
 func Prefix(tmpl, table, exportID string, now time.Time) (string, error) {
 	now = now.UTC()
 	vals := map[string]string{
@@ -93,18 +97,89 @@ func Prefix(tmpl, table, exportID string, now time.Time) (string, error) {
 	if bad != "" {
 		return "", fault.Invalidf("--prefix %q: unknown placeholder %s (known: {table} {exportId} {yyyy} {mm} {dd} {hh})", tmpl, bad)
 	}
+	// A trailing '/' is dropped, not refused, here: templates recorded
+	// before NewPrefix refused it must still resolve (ddl --all resolves
+	// every recorded export's template again).
 	out = strings.TrimSuffix(out, "/")
-	switch {
-	case strings.HasPrefix(out, "/"):
-		return "", fault.Invalidf("--prefix %q: must not start with '/'", tmpl)
-	case strings.Contains(out, "//"):
-		return "", fault.Invalidf("--prefix %q: must not contain an empty path segment ('//')", tmpl)
-	case strings.ContainsAny(out, "{}\\\x00"):
-		return "", fault.Invalidf("--prefix %q: must not contain braces, backslashes or NUL", tmpl)
-	case len(out) > 512:
-		return "", fault.Invalidf("--prefix: %d characters, at most 512", len(out))
+	if err := checkPrefix(tmpl, out, exportID); err != nil {
+		return "", err
 	}
 	return out, nil
+}
+
+// NewPrefix is Prefix for a --prefix given now: it also refuses a trailing
+// '/' (the export adds the '/' before AWSDynamoDB/), so "exports/" and
+// "exports" are not two spellings, with two --export-id fingerprints, of
+// one location.
+func NewPrefix(tmpl, table, exportID string, now time.Time) (string, error) {
+	if strings.HasSuffix(tmpl, "/") {
+		return "", fault.Invalidf("--prefix %q: must not end with '/' (the export adds it before AWSDynamoDB/); use --prefix %q", tmpl, cleanSlashes(tmpl))
+	}
+	return Prefix(tmpl, table, exportID, now)
+}
+
+const (
+	// MaxKeyBytes is S3's limit on the length of an object key.
+	MaxKeyBytes = 1024
+	// maxFileNameBytes bounds the longest name an export writes under its
+	// root: part files are s<segment>-<part>-a<attempt><suffix>, 26 bytes
+	// for six-digit counters and the longest suffix; 64 leaves room for
+	// ten-digit counters and longer suffixes without revisiting this.
+	maxFileNameBytes = 64
+)
+
+// checkPrefix validates the resolved prefix out of template tmpl: it must
+// be a clean S3 key path (UTF-8, no control characters, no empty, "." or
+// ".." segments, so every tool that maps keys to paths agrees on where the
+// files are) and leave room under S3's key limit for the export's deepest
+// key.
+func checkPrefix(tmpl, out, exportID string) error {
+	if out == "" {
+		return nil
+	}
+	if !utf8.ValidString(out) {
+		return fault.Invalidf("--prefix %q: not valid UTF-8 (S3 keys are UTF-8)", tmpl)
+	}
+	for _, r := range out {
+		if unicode.IsControl(r) {
+			return fault.Invalidf("--prefix %q: must not contain control characters (found %U)", tmpl, r)
+		}
+	}
+	if strings.ContainsAny(out, "{}\\") {
+		return fault.Invalidf("--prefix %q: must not contain braces or backslashes", tmpl)
+	}
+	fix := cleanSlashes(tmpl)
+	switch {
+	case strings.HasPrefix(out, "/"):
+		return fault.Invalidf("--prefix %q: must not start with '/'; use --prefix %q", tmpl, fix)
+	case strings.HasSuffix(out, "/"):
+		return fault.Invalidf("--prefix %q: must not end with '/' (the export adds it before AWSDynamoDB/); use --prefix %q", tmpl, fix)
+	case strings.Contains(out, "//"):
+		return fault.Invalidf("--prefix %q: must not contain an empty path segment ('//'); use --prefix %q", tmpl, fix)
+	}
+	for _, seg := range strings.Split(out, "/") {
+		if seg == "." || seg == ".." {
+			return fault.Invalidf("--prefix %q: must not contain a %q path segment (tools that map keys to paths would resolve it)", tmpl, seg)
+		}
+	}
+	root := (&export.Export{Prefix: out, ExportID: exportID}).DataPrefix()
+	if n := len(root) + maxFileNameBytes; n > MaxKeyBytes {
+		return fault.Invalidf("--prefix %q: resolves to %d bytes, too long: the export's keys (<prefix>/AWSDynamoDB/<export id>/data/<file>) would reach %d bytes, over S3's limit of %d; keep the resolved prefix to at most %d bytes",
+			tmpl, len(out), n, MaxKeyBytes, len(out)-(n-MaxKeyBytes))
+	}
+	return nil
+}
+
+// cleanSlashes is tmpl without leading, trailing or repeated '/': the fix
+// suggested for a prefix with empty segments.
+func cleanSlashes(tmpl string) string {
+	var segs []string
+	for _, s := range strings.Split(tmpl, "/") {
+		if s != "" {
+			segs = append(segs, s)
+		}
+	}
+	return strings.Join(segs, "/")
 }
 
 // ArgsHash fingerprints the arguments that shape an export, so a re-run with

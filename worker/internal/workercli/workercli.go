@@ -51,9 +51,42 @@ func App() *cli.App {
 	}
 }
 
-func run(c *cli.Context) error {
+// Bounds of `worker run`'s flags, checked before any AWS call so a value
+// that would wrap or break a service limit is refused with exit 2.
+const (
+	maxConcurrency = 256
+	// maxExitWhenIdle and maxRetryBudget: a day is past any sensible
+	// wait; longer is a typo (and 0 already means "never" for idle).
+	maxExitWhenIdle = 24 * time.Hour
+	maxRetryBudget  = 24 * time.Hour
+	// maxDrainTimeout is far past ECS's 120 s stop-timeout ceiling, for
+	// hosts that give a stopping worker longer.
+	maxDrainTimeout = 2 * time.Hour
+	// minLease leaves the heartbeat (a third of it) a second; maxLease is
+	// SQS's visibility-timeout maximum.
+	minLease, maxLease = 3 * time.Second, 12 * time.Hour
+	// maxScanPageSize bounds the int32 Scan Limit; a page never holds
+	// more than 1 MB, so a larger Limit changes nothing.
+	maxScanPageSize = 100_000
+	// S3's multipart part size is 5 MiB to 5 GiB.
+	minUploadPartSizeMiB, maxUploadPartSizeMiB = 5, 5 << 10
+	// maxUploadConcurrency bounds the chunks in flight per part file: each
+	// holds an --upload-part-size-mib buffer.
+	maxUploadConcurrency = 64
+)
+
+// runConfig is what `worker run`'s flags say, validated.
+type runConfig struct {
+	consumer         consumer.Config
+	pageSize         int
+	compressionLevel int
+	objects          objstore.Options
+	retry            fault.Policy
+}
+
+func parseRun(c *cli.Context) (runConfig, error) {
 	if c.NArg() > 0 {
-		return fault.Invalidf("run takes no arguments, got %q", c.Args().First())
+		return runConfig{}, fault.Invalidf("run takes no arguments, got %q", c.Args().First())
 	}
 	cfg := consumer.Config{
 		Concurrency:   c.Int("concurrency"),
@@ -61,28 +94,42 @@ func run(c *cli.Context) error {
 		DrainTimeout:  c.Duration("drain-timeout"),
 		LeaseDuration: c.Duration("lease-duration"),
 	}
+	pageSize, level := c.Int("scan-page-size"), c.Int("compression-level")
+	chunkMiB, uploads, budget := c.Int("upload-part-size-mib"), c.Int("upload-concurrency"), c.Duration("retry-budget")
 	switch {
-	case cfg.Concurrency < 1 || cfg.Concurrency > 256:
-		return fault.Invalidf("--concurrency %d: want 1 to 256", cfg.Concurrency)
-	case cfg.ExitWhenIdle < 0:
-		return fault.Invalidf("--exit-when-idle %s: must not be negative", cfg.ExitWhenIdle)
-	case cfg.DrainTimeout < time.Second:
-		return fault.Invalidf("--drain-timeout %s: want at least 1s", cfg.DrainTimeout)
-	case cfg.LeaseDuration < 3*time.Second || cfg.LeaseDuration > 12*time.Hour:
-		return fault.Invalidf("--lease-duration %s: want 3s to 12h (the SQS visibility limit)", cfg.LeaseDuration)
-	case c.Int("scan-page-size") < 1:
-		return fault.Invalidf("--scan-page-size %d: want at least 1", c.Int("scan-page-size"))
-	case c.Int("compression-level") < 1 || c.Int("compression-level") > 9:
-		return fault.Invalidf("--compression-level %d: want 1 to 9", c.Int("compression-level"))
-	case c.Int("upload-part-size-mib") < 5:
-		return fault.Invalidf("--upload-part-size-mib %d: S3 needs at least 5", c.Int("upload-part-size-mib"))
-	case c.Int("upload-concurrency") < 1:
-		return fault.Invalidf("--upload-concurrency %d: want at least 1", c.Int("upload-concurrency"))
-	case c.Duration("retry-budget") < time.Second:
-		return fault.Invalidf("--retry-budget %s: want at least 1s", c.Duration("retry-budget"))
+	case cfg.Concurrency < 1 || cfg.Concurrency > maxConcurrency:
+		return runConfig{}, fault.Invalidf("--concurrency %d: want 1 to %d", cfg.Concurrency, maxConcurrency)
+	case cfg.ExitWhenIdle < 0 || cfg.ExitWhenIdle > maxExitWhenIdle:
+		return runConfig{}, fault.Invalidf("--exit-when-idle %s: want 0 (never) to %s", cfg.ExitWhenIdle, maxExitWhenIdle)
+	case cfg.DrainTimeout < time.Second || cfg.DrainTimeout > maxDrainTimeout:
+		return runConfig{}, fault.Invalidf("--drain-timeout %s: want 1s to %s (keep it under the ECS stop timeout)", cfg.DrainTimeout, maxDrainTimeout)
+	case cfg.LeaseDuration < minLease || cfg.LeaseDuration > maxLease:
+		return runConfig{}, fault.Invalidf("--lease-duration %s: want %s to %s (the SQS visibility limit)", cfg.LeaseDuration, minLease, maxLease)
+	case pageSize < 1 || pageSize > maxScanPageSize:
+		return runConfig{}, fault.Invalidf("--scan-page-size %d: want 1 to %d (a Scan page holds at most 1 MB anyway)", pageSize, maxScanPageSize)
+	case level < 1 || level > 9:
+		return runConfig{}, fault.Invalidf("--compression-level %d: want 1 to 9", level)
+	case chunkMiB < minUploadPartSizeMiB || chunkMiB > maxUploadPartSizeMiB:
+		return runConfig{}, fault.Invalidf("--upload-part-size-mib %d: want %d to %d (S3's multipart part sizes, 5 MiB to 5 GiB)", chunkMiB, minUploadPartSizeMiB, maxUploadPartSizeMiB)
+	case uploads < 1 || uploads > maxUploadConcurrency:
+		return runConfig{}, fault.Invalidf("--upload-concurrency %d: want 1 to %d", uploads, maxUploadConcurrency)
+	case budget < time.Second || budget > maxRetryBudget:
+		return runConfig{}, fault.Invalidf("--retry-budget %s: want 1s to %s", budget, maxRetryBudget)
 	}
 	policy := fault.DefaultPolicy
-	policy.MaxElapsed = c.Duration("retry-budget")
+	policy.MaxElapsed = budget
+	return runConfig{
+		consumer: cfg, pageSize: pageSize, compressionLevel: level, retry: policy,
+		objects: objstore.Options{UploadPartSize: int64(chunkMiB) << 20, UploadConcurrency: uploads},
+	}, nil
+}
+
+func run(c *cli.Context) error {
+	rc, err := parseRun(c)
+	if err != nil {
+		return err
+	}
+	cfg, policy := rc.consumer, rc.retry
 	log, err := fleetcli.Logger(c)
 	if err != nil {
 		return err
@@ -104,9 +151,14 @@ func run(c *cli.Context) error {
 		return fleetcli.Failed(err)
 	}
 	store := controltable.WithRetry(controltable.NewDynamo(clients.DynamoDB, gc.ControlTable, nil), policy)
-	objOpts := objstore.Options{UploadPartSize: int64(c.Int("upload-part-size-mib")) << 20, UploadConcurrency: c.Int("upload-concurrency")}
-	buckets := func(bucket string) *objstore.Store { return objstore.New(clients.S3, bucket, objOpts) }
+	buckets := func(bucket string) *objstore.Store { return objstore.New(clients.S3, bucket, rc.objects) }
 	life := &lifecycle.Lifecycle{Store: store, Buckets: buckets, Queue: q, Log: log}
+	// Scale-in protection is renewed while segments are in hand, so a
+	// segment held longer than one grant is not scaled in mid-part; it
+	// goes on through the drain after a signal, until Run returns.
+	protect := ecsprotect.FromEnv(log, nil)
+	protect.Start(context.WithoutCancel(ctx))
+	defer protect.Stop()
 	cons := &consumer.Consumer{
 		Config:  cfg,
 		ID:      consumer.DefaultID(),
@@ -115,10 +167,10 @@ func run(c *cli.Context) error {
 		Settler: life,
 		Exporter: &segexport.Exporter{
 			Scan: clients.DynamoDB, Commit: store, Objects: buckets, Log: log,
-			LeaseDuration: cfg.LeaseDuration, DefaultPageSize: c.Int("scan-page-size"),
-			CompressionLevel: c.Int("compression-level"), Retry: policy,
+			LeaseDuration: cfg.LeaseDuration, DefaultPageSize: rc.pageSize,
+			CompressionLevel: rc.compressionLevel, Retry: policy,
 		},
-		Protect: ecsprotect.FromEnv(log),
+		Protect: protect,
 		Log:     log,
 	}
 	if c.Bool("metrics") {
