@@ -120,6 +120,7 @@ type segmentRow struct {
 	Segment     int     `dynamodbav:"segment"`
 	State       string  `dynamodbav:"state"`
 	Attempt     int     `dynamodbav:"attempt"`
+	AttemptBase int     `dynamodbav:"attemptBase"`
 	Owner       string  `dynamodbav:"owner"`
 	LeaseExpiry int64   `dynamodbav:"leaseExpiry"`
 	NextPart    int     `dynamodbav:"nextPart"`
@@ -150,7 +151,7 @@ func decodeSegment(exportID string, item map[string]types.AttributeValue) (*expo
 		return nil, fmt.Errorf("decode segment row: %w", err)
 	}
 	s := &export.Segment{
-		ExportID: exportID, Segment: r.Segment, State: export.SegmentState(r.State), Attempt: r.Attempt,
+		ExportID: exportID, Segment: r.Segment, State: export.SegmentState(r.State), Attempt: r.Attempt, AttemptBase: r.AttemptBase,
 		Owner: r.Owner, LeaseExpiry: fromMS(r.LeaseExpiry), NextPart: r.NextPart,
 		ItemCount: r.ItemCount, Bytes: r.Bytes, Pages: r.Pages, LiveItems: r.LiveItems, ReadUnits: r.ReadUnits, Failures: r.Failures,
 		LastError: r.LastError, UpdatedAt: fromMS(r.UpdatedAt),

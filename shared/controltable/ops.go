@@ -756,7 +756,7 @@ func (s *Dynamo) ResetFailed(ctx context.Context, exportID string) ([]int, error
 		items := []types.TransactWriteItem{
 			{Update: &types.Update{
 				TableName: &s.table, Key: key(exportID, segSK(seg.Segment)),
-				UpdateExpression:         aws.String("SET #st = :pending, failures = :zero, leaseExpiry = :zero, updatedAt = :now"),
+				UpdateExpression:         aws.String("SET #st = :pending, failures = :zero, leaseExpiry = :zero, updatedAt = :now, attemptBase = attempt"),
 				ConditionExpression:      aws.String("#st = :failed"),
 				ExpressionAttributeNames: map[string]string{"#st": "state"},
 				ExpressionAttributeValues: map[string]types.AttributeValue{

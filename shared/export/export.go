@@ -180,6 +180,7 @@ type Segment struct {
 	Segment     int
 	State       SegmentState
 	Attempt     int
+	AttemptBase int // Attempt when the segment was last reset by retry
 	Owner       string
 	LeaseExpiry time.Time
 	Cursor      map[string]types.AttributeValue // LastEvaluatedKey after the last committed part; nil at start
@@ -239,6 +240,15 @@ func Measure(segs []*Segment, now time.Time) Sample {
 		s.ReadUnits += seg.ReadUnits
 	}
 	return s
+}
+
+// Attempts is how many claims the segment had since it was last reset.
+func (s *Segment) Attempts() int { return s.Attempt - s.AttemptBase }
+
+// Waiting reports whether the segment waits for a worker and has waited
+// more than d (a message for it may be lost).
+func (s *Segment) Waiting(now time.Time, d time.Duration) bool {
+	return s.State == SegmentPending && now.Sub(s.UpdatedAt) > d
 }
 
 // Part is a committed part file.

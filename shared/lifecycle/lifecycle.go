@@ -35,10 +35,16 @@ const FinalizeLease = 5 * time.Minute
 // Buckets opens the object store of an export's bucket.
 type Buckets func(bucket string) *objstore.Store
 
-// Sender enqueues segment work; *queue.Queue implements it.
+// Sender enqueues segment work and says how much the queue holds;
+// *queue.Queue implements it.
 type Sender interface {
 	Send(ctx context.Context, tasks []queue.Task) error
+	Backlog(ctx context.Context) (int, error)
 }
+
+// DefaultMaxAttempts is how many claims a segment gets, since its last
+// reset, whose worker died holding it, before the rescuer fails it.
+const DefaultMaxAttempts = 10
 
 // DeadLetters is the dead-letter queue as the rescuer reads it;
 // *queue.Queue implements it.
@@ -63,6 +69,17 @@ type Lifecycle struct {
 	DLQ     DeadLetters
 	Log     *zap.Logger
 	Clock   clock.Clock
+	// MaxAttempts caps the claims of a segment whose workers die holding
+	// it (0: DefaultMaxAttempts). Without a cap, a segment that kills its
+	// worker every time is re-enqueued by every rescue, forever.
+	MaxAttempts int
+}
+
+func (l *Lifecycle) maxAttempts() int {
+	if l.MaxAttempts > 0 {
+		return l.MaxAttempts
+	}
+	return DefaultMaxAttempts
 }
 
 func (l *Lifecycle) now() time.Time { return clock.OrReal(l.Clock).Now() }
@@ -241,7 +258,8 @@ func (l *Lifecycle) finalize(ctx context.Context, e *export.Export) error {
 // RescueReport says what Rescue did.
 type RescueReport struct {
 	Requeued []int // segments whose expired lease was handed back to the queue
-	Parked   []int // segments found in the dead-letter queue and marked FAILED
+	Parked   []int // segments found in the dead-letter queue, or past MaxAttempts, and marked FAILED
+	Resent   []int // PENDING segments whose message was gone, sent again
 }
 
 // Rescue finds work nobody is doing and hands it back: segments RUNNING
@@ -256,6 +274,13 @@ func (l *Lifecycle) Rescue(ctx context.Context, exportID string, grace time.Dura
 	}
 	if e.State.Terminal() {
 		return rep, l.Store.Forget(ctx, exportID)
+	}
+	if e.State == export.Pending && l.now().Sub(e.StartTime) > 2*grace {
+		// The coordinator that recorded it died before it finished
+		// enqueueing: finish its start (duplicate messages are harmless).
+		l.Log.Warn("export left PENDING; finishing its start", zap.String("exportId", exportID))
+		_, _, err := l.Start(ctx, e)
+		return rep, err
 	}
 	if e.State == export.Running {
 		if l.DLQ != nil {
@@ -273,8 +298,24 @@ func (l *Lifecycle) Rescue(ctx context.Context, exportID string, grace time.Dura
 		if err := l.Store.RecordSample(ctx, exportID, export.Measure(segs, now)); err != nil {
 			l.Log.Debug("could not record a progress sample", zap.String("exportId", exportID), zap.Error(err))
 		}
+		if rep.Resent, err = l.resendLost(ctx, e, segs, grace); err != nil {
+			return rep, err
+		}
 		for _, s := range segs {
 			if !s.Abandoned(now, grace) {
+				continue
+			}
+			if s.Attempts() >= l.maxAttempts() {
+				reason := fmt.Sprintf("gave up after %d attempts whose worker stopped heartbeating", s.Attempts())
+				if s.LastError != "" {
+					reason += "; last error: " + s.LastError
+				}
+				if ok, err := l.Store.FailUnleased(ctx, exportID, s.Segment, reason); err != nil {
+					return rep, err
+				} else if ok {
+					l.Log.Error("segment failed: it keeps killing its worker", zap.String("exportId", exportID), zap.Int("segment", s.Segment), zap.String("reason", reason))
+					rep.Parked = append(rep.Parked, s.Segment)
+				}
 				continue
 			}
 			// Message first, then state: if we die between the two the
@@ -296,6 +337,36 @@ func (l *Lifecycle) Rescue(ctx context.Context, exportID string, grace time.Dura
 		return rep, nil
 	}
 	return rep, l.Settle(ctx, exportID)
+}
+
+// resendLost sends again the PENDING segments that waited longer than
+// grace, but only when the work queue holds nothing at all: then no
+// message can be on its way to them (a retry killed before re-sending, a
+// message past SQS's retention, one dropped by mistake). While the queue
+// holds messages, waiting segments are just waiting their turn.
+func (l *Lifecycle) resendLost(ctx context.Context, e *export.Export, segs []*export.Segment, grace time.Duration) ([]int, error) {
+	now := l.now()
+	var waiting []int
+	for _, s := range segs {
+		if s.Waiting(now, grace) {
+			waiting = append(waiting, s.Segment)
+		}
+	}
+	if len(waiting) == 0 {
+		return nil, nil
+	}
+	if n, err := l.Queue.Backlog(ctx); err != nil || n > 0 {
+		return nil, err
+	}
+	tasks := make([]queue.Task, len(waiting))
+	for i, s := range waiting {
+		tasks[i] = queue.Task{ExportID: e.ExportID, Segment: s, TotalSegments: e.SegmentsTotal}
+	}
+	if err := l.Queue.Send(ctx, tasks); err != nil {
+		return nil, err
+	}
+	l.Log.Warn("re-sent segments whose messages were gone", zap.String("exportId", e.ExportID), zap.Ints("segments", waiting))
+	return waiting, nil
 }
 
 // SweepDLQ marks this export's dead-lettered segments FAILED and removes

@@ -89,12 +89,14 @@ func (u *unit) receive(q *queue.Queue) []queue.Message {
 	}
 }
 
-// drop receives and deletes every message now in q.
-func (u *unit) drop(q *queue.Queue) {
+// drop receives and deletes every message now in q, and returns them.
+func (u *unit) drop(q *queue.Queue) []queue.Message {
 	u.t.Helper()
-	for _, m := range u.receive(q) {
+	msgs := u.receive(q)
+	for _, m := range msgs {
 		require.NoError(u.t, q.Delete(u.ctx, m.ReceiptHandle))
 	}
+	return msgs
 }
 
 func gzLines(t *testing.T, n int) []byte {
@@ -258,9 +260,10 @@ func TestRescueRequeuesAnExpiredLease(t *testing.T) {
 	rep, err = u.life.Rescue(u.ctx, e.ExportID, time.Minute)
 	require.NoError(t, err)
 	require.Equal(t, []int{1}, rep.Requeued)
+	require.Equal(t, []int{0}, rep.Resent, "segment 0 waited with no message anywhere (the test dropped it)")
 	msgs := u.receive(u.work)
-	require.Len(t, msgs, 1)
-	require.Equal(t, 1, msgs[0].Segment)
+	require.Len(t, msgs, 2)
+	require.ElementsMatch(t, []int{0, 1}, []int{msgs[0].Segment, msgs[1].Segment})
 	seg, err := u.store.GetSegment(u.ctx, e.ExportID, 1)
 	require.NoError(t, err)
 	require.Equal(t, export.SegmentPending, seg.State)
@@ -400,4 +403,73 @@ func TestSettleDoesNotFailAnExportARetryReopened(t *testing.T) {
 	got := u.get(e.ExportID)
 	require.Equal(t, export.Running, got.State, "the reopened export stays RUNNING")
 	require.Zero(t, got.SegmentsFailed)
+}
+
+// A segment that kills its worker every time is not re-enqueued forever
+// (with no coordinator, nothing sweeps the dead-letter queue): past
+// MaxAttempts claims since its last reset the rescuer fails it, with why.
+func TestRescueFailsASegmentThatKeepsKillingItsWorker(t *testing.T) {
+	u := newUnit(t)
+	u.life.MaxAttempts = 3
+	e := u.start(1)
+	for i := range 3 {
+		u.drop(u.work)
+		_, _, err := u.store.ClaimSegment(u.ctx, e.ExportID, 0, fmt.Sprintf("crashing-%d", i), time.Second)
+		require.NoError(t, err)
+		u.clock.Advance(2 * time.Minute)
+		rep, err := u.life.Rescue(u.ctx, e.ExportID, time.Minute)
+		require.NoError(t, err)
+		if i < 2 {
+			require.Equal(t, []int{0}, rep.Requeued, "attempt %d is handed back", i+1)
+		}
+	}
+	seg, err := u.store.GetSegment(u.ctx, e.ExportID, 0)
+	require.NoError(t, err)
+	require.Equal(t, export.SegmentFailed, seg.State, "the third dead attempt fails it")
+	require.Contains(t, seg.LastError, "3 attempts")
+	got := u.get(e.ExportID)
+	require.Equal(t, export.Failed, got.State)
+
+	// retry resets the count: the segment gets MaxAttempts more.
+	reset, err := u.life.Retry(u.ctx, e.ExportID, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, []int{0}, reset)
+	u.drop(u.work)
+	_, _, err = u.store.ClaimSegment(u.ctx, e.ExportID, 0, "after-retry", time.Second)
+	require.NoError(t, err)
+	u.clock.Advance(2 * time.Minute)
+	rep, err := u.life.Rescue(u.ctx, e.ExportID, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, []int{0}, rep.Requeued)
+}
+
+// Work whose message is gone (a coordinator killed mid-enqueue, a retry
+// killed before re-sending, a message past SQS's retention) is re-sent
+// once the queue holds nothing at all: a PENDING export is started again
+// and PENDING segments get a message.
+func TestRescueResendsPendingWorkWhoseMessagesAreGone(t *testing.T) {
+	u := newUnit(t)
+	x := u.newExport(3)
+	x.State = export.Pending
+	require.NoError(t, u.store.CreateExport(u.ctx, x), "recorded, then the coordinator died before enqueueing")
+	u.clock.Advance(3 * time.Minute)
+	_, err := u.life.Rescue(u.ctx, x.ExportID, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, export.Running, u.get(x.ExportID).State, "the rescuer finishes the start")
+	require.Len(t, u.drop(u.work), 3, "and enqueues every segment")
+
+	// All three messages were lost (deleted without work): the segments
+	// are PENDING with no message anywhere.
+	u.clock.Advance(3 * time.Minute)
+	rep, err := u.life.Rescue(u.ctx, x.ExportID, time.Minute)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []int{0, 1, 2}, rep.Resent)
+	require.Len(t, u.receive(u.work), 3)
+
+	// While the queue holds messages, PENDING segments are waiting their
+	// turn, not lost: nothing is re-sent.
+	u.clock.Advance(3 * time.Minute)
+	rep, err = u.life.Rescue(u.ctx, x.ExportID, time.Minute)
+	require.NoError(t, err)
+	require.Empty(t, rep.Resent)
 }

@@ -466,7 +466,7 @@ func (s *Store) ResetFailed(ctx context.Context, id string) ([]int, error) {
 		if x.State != export.SegmentFailed || e == nil || (e.State != export.Running && e.State != export.Failed) {
 			continue
 		}
-		x.State, x.Failures, x.LeaseExpiry, x.UpdatedAt = export.SegmentPending, 0, time.Time{}, s.now()
+		x.State, x.Failures, x.LeaseExpiry, x.UpdatedAt, x.AttemptBase = export.SegmentPending, 0, time.Time{}, s.now(), x.Attempt
 		e.SegmentsFailed--
 		e.State = export.Running
 		reset = append(reset, x.Segment)
