@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 	"github.com/stretchr/testify/require"
 )
 
@@ -303,4 +304,48 @@ func mustSchema(t *testing.T, file []byte) *Schema {
 	s, err := ReadSchema(bytes.NewReader(file), int64(len(file)))
 	require.NoError(t, err)
 	return s
+}
+
+// TestFileLayoutForEngines pins what engine compatibility rests on: v1
+// data pages, PLAIN values, key columns first, DECIMAL as 16-byte
+// FIXED_LEN_BYTE_ARRAY, and no min/max on DECIMAL (parquet-go would order
+// it as unsigned bytes, putting -1 above 5).
+func TestFileLayoutForEngines(t *testing.T) {
+	items := []item{
+		{"pk": s("b"), "sk": n("5"), "amount": n("-1.5"), "name": s("x")},
+		{"pk": s("a"), "sk": n("-1"), "amount": n("5"), "name": s("y")},
+	}
+	file, _ := writeFile(t, pkSK, items, 2, Options{})
+	f, err := parquet.OpenFile(bytes.NewReader(file), int64(len(file)))
+	require.NoError(t, err)
+	md := f.Metadata()
+	var names []string
+	for _, el := range md.Schema[1:] {
+		names = append(names, el.Name)
+	}
+	require.Equal(t, []string{"pk", "sk", "amount", "name", ExtraColumn}, names)
+	amount := md.Schema[3]
+	require.Equal(t, int32(16), amount.TypeLength.V)
+	dec, ok := amount.LogicalType.Value.(*format.DecimalType)
+	require.True(t, ok, "amount is %v", amount.LogicalType.Value)
+	require.Equal(t, int32(38), dec.Precision)
+	require.Equal(t, int32(1), dec.Scale)
+
+	require.Len(t, md.RowGroups, 1)
+	for _, c := range md.RowGroups[0].Columns {
+		path := fmt.Sprint(c.MetaData.PathInSchema)
+		for _, e := range c.MetaData.EncodingStats {
+			require.Equal(t, format.DataPage, e.PageType, "%s: v1 data pages only", path)
+			require.Equal(t, format.Plain, e.Encoding, "%s", path)
+		}
+		st := c.MetaData.Statistics
+		switch path {
+		case "[pk]":
+			require.Equal(t, "a", string(st.MinValue))
+			require.Equal(t, "b", string(st.MaxValue))
+		case "[sk]", "[amount]":
+			require.Nil(t, st.MinValue, "%s: no DECIMAL bounds", path)
+			require.Nil(t, st.MaxValue, "%s: no DECIMAL bounds", path)
+		}
+	}
 }
