@@ -41,10 +41,13 @@ func ParseCompression(s string) (Compression, error) {
 
 const (
 	// DefaultRowGroupBytes is the default Options.RowGroupBytes. A worker
-	// runs 4 segments at once and must stay within 256 MiB with its upload
-	// buffers (docs/performance.md): 8 MiB row groups cost about 14 MiB
-	// per open file (docs/parquet.md has the formula).
-	DefaultRowGroupBytes = 8 << 20
+	// runs 4 segments at once and must stay within 256 MiB next to its
+	// upload buffers; the JSON path measured 169 MiB (docs/performance.md).
+	// Each open file holds about 1.5×RowGroupBytes + 2 MiB live, which the
+	// garbage collector roughly doubles: 4 segments cost 37 MiB more than
+	// the JSON path at 4 MiB and 79 MiB at 8 MiB, too close to the 87 MiB
+	// left (TestFourSegmentsStayUnder256MiB, docs/parquet.md).
+	DefaultRowGroupBytes = 4 << 20
 	// DefaultPageBytes is the default Options.PageBytes.
 	DefaultPageBytes = 64 << 10
 	// minPageBytes keeps pages from getting so small that headers dominate.
