@@ -293,7 +293,7 @@ func TestReadRefusesForeignSchema(t *testing.T) {
 	// Rewrite the footer's schema entry by writing a file with another
 	// schema's metadata: ReadItems must notice the columns do not match.
 	var buf bytes.Buffer
-	pw := parquet.NewWriter(&buf, parquet.NewSchema("item", newLayout(mustSchema(t, file)).root), parquet.KeyValueMetadata(SchemaMetadataKey, string(otherJSON)))
+	pw := parquet.NewGenericWriter[any](&buf, parquet.NewSchema("item", newLayout(mustSchema(t, file)).root), parquet.KeyValueMetadata(SchemaMetadataKey, string(otherJSON)))
 	require.NoError(t, pw.Close())
 	err = ReadItems(bytes.NewReader(buf.Bytes()), int64(buf.Len()), func(item) error { return nil })
 	require.ErrorContains(t, err, "metadata")

@@ -158,12 +158,12 @@ func (t *typ) validate(depth int) error {
 		return nil
 	case kindL:
 		if t.Elem == nil {
-			return fmt.Errorf("L without an element type")
+			return fmt.Errorf("list (L) without an element type")
 		}
 		return t.Elem.validate(depth + 1)
 	case kindM:
 		if len(t.Fields) == 0 {
-			return fmt.Errorf("M without fields")
+			return fmt.Errorf("map (M) without fields")
 		}
 		seen := make(map[string]bool, len(t.Fields))
 		for i := range t.Fields {

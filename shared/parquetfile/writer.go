@@ -87,7 +87,7 @@ const SchemaMetadataKey = "ddbfleet.schema"
 // A Writer is not safe for concurrent use.
 type Writer struct {
 	l       *layout
-	pw      *parquet.Writer
+	pw      *parquet.GenericWriter[any]
 	out     *bufio.Writer
 	counted *countingWriter
 	rgBytes int64
@@ -173,7 +173,7 @@ func NewWriter(w io.Writer, s *Schema, opts Options) (*Writer, error) {
 	}
 	return &Writer{
 		l:       l,
-		pw:      parquet.NewWriter(out, cfg),
+		pw:      parquet.NewGenericWriter[any](out, cfg),
 		out:     out,
 		counted: counted,
 		rgBytes: rgBytes,
