@@ -110,6 +110,12 @@ func testWriterMemory(t *testing.T, rowGroupBytes int64, items int) {
 		if i%1000 == 0 {
 			raw += approxSize(it) * 1000
 			peak = max(peak, heapInuse())
+			require.LessOrEqual(t, w.Buffered(), rowGroupBytes+batchBytes, "the open row group is cut in time")
+		}
+		if i == items/2 {
+			// Finished row groups reach w as they are cut, not at Close.
+			require.Equal(t, out.size, w.Written())
+			require.Greater(t, w.Written(), int64(items/4)*200, "half the items, most of their bytes already in w")
 		}
 		if i%(items/10) == items/20 {
 			live := liveHeap()

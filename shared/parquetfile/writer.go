@@ -91,6 +91,9 @@ type Writer struct {
 	out     *bufio.Writer
 	counted *countingWriter
 	rgBytes int64
+	// open is the open row group's size inside parquet-go as of the last
+	// batch: asking parquet-go walks every column, too slow per item.
+	open int64
 
 	vals  [][]parquet.Value // this row's values, per leaf
 	batch []parquet.Row
@@ -288,7 +291,8 @@ func (w *Writer) flushBatch() error {
 		w.backing = w.backing[:0]
 		w.arena = w.arena[:0]
 	}
-	if w.Buffered() >= w.rgBytes {
+	w.open = w.pw.Size() - w.counted.n - int64(w.out.Buffered())
+	if w.open >= w.rgBytes {
 		return w.flushRowGroup()
 	}
 	return nil
@@ -305,6 +309,7 @@ func (w *Writer) flushRowGroup() error {
 	if w.counted.n > before {
 		w.stats.RowGroups++
 	}
+	w.open = 0
 	return nil
 }
 
@@ -337,9 +342,10 @@ func (w *Writer) Written() int64 { return w.counted.n }
 
 // Buffered estimates the bytes of the row group being built: its
 // compressed pages plus values not yet encoded (an upper bound for those,
-// which are not compressed yet), plus rows still in the batch.
+// which are not compressed yet), plus the bytes of rows still batched.
+// It is cheap enough to call after every Write.
 func (w *Writer) Buffered() int64 {
-	return w.pw.Size() - w.counted.n - int64(w.out.Buffered()) + int64(len(w.arena))
+	return w.open + int64(len(w.arena))
 }
 
 // Stats reports progress so far.
