@@ -27,6 +27,9 @@ import (
 // is the difference: Parquet may cost at most what the JSON path leaves
 // free under 256 MiB.
 func TestFourSegmentsStayUnder256MiB(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector multiplies memory use")
+	}
 	if format := os.Getenv("DDBFLEET_PARQUET_RSS_CHILD"); format != "" {
 		fourSegments(t, format)
 		return

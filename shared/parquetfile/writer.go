@@ -268,8 +268,8 @@ func (w *Writer) write(item map[string]types.AttributeValue) error {
 	for _, v := range w.vals {
 		w.backing = append(w.backing, v...)
 	}
-	// Rows are re-sliced from backing when the batch is written: an
-	// append above may have moved it.
+	// If an append moves backing, earlier rows keep the old array, which
+	// nothing writes to any more: they stay valid until the batch is out.
 	w.batch = append(w.batch, parquet.Row(nil))
 	w.batch[len(w.batch)-1] = w.backing[start:len(w.backing):len(w.backing)]
 	w.stats.Items++
