@@ -77,7 +77,7 @@ func parseNumber(s string) (number, bool) {
 		if i < len(s) && (s[i] == '+' || s[i] == '-') {
 			i++
 		}
-		if i == len(s) || len(s)-start > maxExponentDigits+1 {
+		if digits := len(s) - i; digits == 0 || digits > maxExponentDigits {
 			return number{}, false
 		}
 		e, err := strconv.Atoi(s[start:])
