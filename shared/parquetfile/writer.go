@@ -44,8 +44,8 @@ const (
 	// runs 4 segments at once and must stay within 256 MiB next to its
 	// upload buffers; the JSON path measured 169 MiB (docs/performance.md).
 	// Each open file holds about 1.5×RowGroupBytes + 2 MiB live, which the
-	// garbage collector roughly doubles: 4 segments cost 37 MiB more than
-	// the JSON path at 4 MiB and 79 MiB at 8 MiB, too close to the 87 MiB
+	// garbage collector roughly doubles: 4 segments cost 37–52 MiB more
+	// than the JSON path at 4 MiB and 79 MiB at 8 MiB, too close to the 87 MiB
 	// left (TestFourSegmentsStayUnder256MiB, docs/parquet.md).
 	DefaultRowGroupBytes = 4 << 20
 	// DefaultPageBytes is the default Options.PageBytes.
