@@ -192,7 +192,7 @@ func TestBadExportOptionsExitTwoAndWriteNothing(t *testing.T) {
 		want string
 	}{
 		{"unknown format", []string{"--format", "csv"}, "--format"},
-		{"parquet not yet", []string{"--format", "parquet"}, "not implemented yet"},
+		{"parquet is not gzipped whole", []string{"--format", "parquet", "--compression", "gzip"}, "--compression"},
 		{"unknown compression", []string{"--compression", "brotli"}, "--compression"},
 		{"names not JSON", []string{"--expression-attribute-names", "{#n:name}"}, "--expression-attribute-names"},
 		{"names placeholder", []string{"--projection-expression", "pk", "--expression-attribute-names", `{"n":"name"}`}, "--expression-attribute-names"},

@@ -95,6 +95,7 @@ type exportRow struct {
 	SSE                  string            `dynamodbav:"sse,omitempty"`
 	SSEKMSKeyID          string            `dynamodbav:"sseKmsKeyId,omitempty"`
 	StorageClass         string            `dynamodbav:"storageClass,omitempty"`
+	ParquetSchema        []byte            `dynamodbav:"parquetSchema,omitempty"`
 }
 
 const exprValuesAttr = "exprValues"
@@ -113,6 +114,7 @@ func (r *exportRow) toExport() *export.Export {
 		FilterExpression: r.FilterExpression, ProjectionExpression: r.ProjectionExpression,
 		ExpressionAttributeNames: r.ExprNames,
 		Objects:                  export.ObjectOptions{SSE: r.SSE, SSEKMSKeyID: r.SSEKMSKeyID, StorageClass: r.StorageClass},
+		ParquetSchema:            r.ParquetSchema,
 	}
 }
 

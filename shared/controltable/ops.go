@@ -34,6 +34,7 @@ func (s *Dynamo) CreateExport(ctx context.Context, e *export.Export) error {
 		FilterExpression: e.FilterExpression, ProjectionExpression: e.ProjectionExpression,
 		ExprNames: e.ExpressionAttributeNames,
 		SSE:       e.Objects.SSE, SSEKMSKeyID: e.Objects.SSEKMSKeyID, StorageClass: e.Objects.StorageClass,
+		ParquetSchema: e.ParquetSchema,
 	}
 	if row.Format == string(datafile.DynamoDBJSON) {
 		row.Format = ""

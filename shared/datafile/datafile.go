@@ -17,6 +17,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/ddbfleet/ddbfleet/shared/ddbjson"
+	"github.com/ddbfleet/ddbfleet/shared/parquetfile"
 )
 
 // Format is the line format of a data file.
@@ -29,6 +30,9 @@ const (
 	DynamoDBJSON Format = "dynamodb-json"
 	// JSON lines are plain objects with the types unwrapped.
 	JSON Format = "json"
+	// Parquet files hold one row per item, a column per attribute, in the
+	// schema recorded with the export (shared/parquetfile).
+	Parquet Format = "parquet"
 )
 
 // Compression is how a data file is compressed.
@@ -40,24 +44,22 @@ const (
 	Gzip Compression = "gzip"
 	Zstd Compression = "zstd"
 	None Compression = "none"
+	// Snappy is Parquet's default page compression.
+	Snappy Compression = "snappy"
 )
 
-// ParseFormat validates --format. Parquet is in the contract but not
-// implemented: it is refused with a message saying so.
+// ParseFormat validates --format.
 func ParseFormat(s string) (Format, error) {
 	switch Format(s) {
 	case "", DynamoDBJSON:
 		return DynamoDBJSON, nil
-	case JSON:
-		return JSON, nil
+	case JSON, Parquet:
+		return Format(s), nil
 	}
-	if strings.EqualFold(s, "parquet") {
-		return "", fmt.Errorf("--format parquet: not implemented yet (use dynamodb-json or json)")
-	}
-	return "", fmt.Errorf("--format %q: want dynamodb-json or json", s)
+	return "", fmt.Errorf("--format %q: want dynamodb-json, json or parquet", s)
 }
 
-// ParseCompression validates --compression.
+// ParseCompression validates --compression for the JSON formats.
 func ParseCompression(s string) (Compression, error) {
 	switch Compression(s) {
 	case "", Gzip:
@@ -66,6 +68,17 @@ func ParseCompression(s string) (Compression, error) {
 		return Compression(s), nil
 	}
 	return "", fmt.Errorf("--compression %q: want gzip, zstd or none", s)
+}
+
+// ParseCompressionFor validates --compression for format f; "" is the
+// format's default (gzip, or snappy for Parquet, which compresses its
+// pages itself and is never gzipped whole).
+func ParseCompressionFor(f Format, s string) (Compression, error) {
+	if f.OrDefault() != Parquet {
+		return ParseCompression(s)
+	}
+	c, err := parquetfile.ParseCompression(s)
+	return Compression(c), err
 }
 
 // OrDefault returns f, or DynamoDBJSON if f is unset.
@@ -86,14 +99,21 @@ func (c Compression) OrDefault() Compression {
 
 // OutputFormat is the manifest-summary.json name of f.
 func (f Format) OutputFormat() string {
-	if f.OrDefault() == JSON {
+	switch f.OrDefault() {
+	case JSON:
 		return "JSON"
+	case Parquet:
+		return "PARQUET"
 	}
 	return "DYNAMODB_JSON"
 }
 
-// Suffix is the data file name ending: .json.gz, .json.zst or .json.
+// Suffix is the data file name ending: .json.gz, .json.zst or .json, and
+// .parquet.
 func Suffix(f Format, c Compression) string {
+	if f.OrDefault() == Parquet {
+		return parquetfile.Suffix()
+	}
 	switch c.OrDefault() {
 	case Zstd:
 		return ".json.zst"
@@ -182,3 +202,64 @@ func NewLineScanner(r io.Reader) *bufio.Scanner {
 	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
 	return sc
 }
+
+// ItemWriter writes items into one data file.
+type ItemWriter interface {
+	WriteItem(item map[string]types.AttributeValue) error
+	// Close finishes the file (the compressor's trailer, Parquet's
+	// footer); it does not close the underlying writer.
+	Close() error
+}
+
+// NewItemWriter writes items in format f into w: lines through the
+// compression c at level, or, for Parquet, row groups in schema (the JSON
+// the export recorded) with c as the page compression.
+func NewItemWriter(w io.Writer, f Format, c Compression, level int, schema []byte) (ItemWriter, error) {
+	if f.OrDefault() == Parquet {
+		s, err := parquetfile.ParseSchema(schema)
+		if err != nil {
+			return nil, fmt.Errorf("the export's Parquet schema: %w", err)
+		}
+		pw, err := parquetfile.NewWriter(w, s, parquetfile.Options{Compression: parquetfile.Compression(c)})
+		if err != nil {
+			return nil, err
+		}
+		return parquetItems{pw}, nil
+	}
+	zw, err := NewWriter(w, c, level)
+	if err != nil {
+		return nil, err
+	}
+	return &lineItems{f: f.OrDefault(), zw: zw}, nil
+}
+
+type parquetItems struct{ w *parquetfile.Writer }
+
+func (p parquetItems) WriteItem(item map[string]types.AttributeValue) error { return p.w.Write(item) }
+func (p parquetItems) Close() error                                         { return p.w.Close() }
+
+// lineItems encodes each item as a line into a compressor, reusing one
+// line buffer: the hot path allocates nothing per item.
+type lineItems struct {
+	f    Format
+	zw   io.WriteCloser
+	line []byte
+}
+
+func (l *lineItems) WriteItem(item map[string]types.AttributeValue) error {
+	var err error
+	if l.line, err = AppendLine(l.f, l.line[:0], item); err != nil {
+		return &EncodeError{Err: err}
+	}
+	_, err = l.zw.Write(l.line)
+	return err
+}
+
+func (l *lineItems) Close() error { return l.zw.Close() }
+
+// EncodeError is an item that cannot be written in the format: retrying
+// cannot help.
+type EncodeError struct{ Err error }
+
+func (e *EncodeError) Error() string { return "encode item: " + e.Err.Error() }
+func (e *EncodeError) Unwrap() error { return e.Err }

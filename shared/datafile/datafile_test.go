@@ -69,10 +69,26 @@ func TestDefaultsAreTheNativeExportsGzipDynamoDBJSON(t *testing.T) {
 	require.Equal(t, datafile.Gzip, c)
 }
 
+func TestParquetFormatAndItsCompressions(t *testing.T) {
+	f, err := datafile.ParseFormat("parquet")
+	require.NoError(t, err)
+	require.Equal(t, "PARQUET", f.OutputFormat())
+	require.Equal(t, ".parquet", datafile.Suffix(f, datafile.Snappy))
+	c, err := datafile.ParseCompressionFor(f, "")
+	require.NoError(t, err)
+	require.Equal(t, datafile.Snappy, c, "Parquet's default is snappy")
+	for _, ok := range []string{"snappy", "zstd", "none"} {
+		_, err := datafile.ParseCompressionFor(f, ok)
+		require.NoError(t, err, ok)
+	}
+	_, err = datafile.ParseCompressionFor(f, "gzip")
+	require.ErrorContains(t, err, "--compression")
+	_, err = datafile.ParseCompressionFor(datafile.JSON, "snappy")
+	require.ErrorContains(t, err, "--compression", "snappy is for Parquet only")
+}
+
 func TestBadFormatsAndCompressionsNameTheFlag(t *testing.T) {
-	_, err := datafile.ParseFormat("parquet")
-	require.ErrorContains(t, err, "--format parquet: not implemented yet")
-	_, err = datafile.ParseFormat("csv")
+	_, err := datafile.ParseFormat("csv")
 	require.ErrorContains(t, err, "--format")
 	_, err = datafile.ParseCompression("bzip2")
 	require.ErrorContains(t, err, "--compression")

@@ -112,6 +112,9 @@ type Export struct {
 	ExpressionAttributeNames  map[string]string
 	ExpressionAttributeValues map[string]types.AttributeValue
 	Objects                   ObjectOptions
+	// ParquetSchema is the schema every worker writes, for Parquet
+	// exports: inferred once at plan time (shared/parquetfile JSON).
+	ParquetSchema []byte
 }
 
 // Root is the S3 folder of this export: <prefix>/AWSDynamoDB/<id>/.

@@ -58,3 +58,46 @@ func Describe(ctx context.Context, api DescribeAPI, table, region string) (*type
 	}
 	return out.Table, nil
 }
+
+// SampleAPI is the call Sample needs.
+type SampleAPI interface {
+	Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+}
+
+// Sample reads up to n items of exp (with its filter and projection) from
+// the first page of a few segments spread over the table's hash range, so
+// a schema inferred from them sees more than one corner of the table.
+func Sample(ctx context.Context, api SampleAPI, exp *export.Export, n int) ([]map[string]types.AttributeValue, error) {
+	const spread = 4
+	picks := min(spread, exp.SegmentsTotal)
+	var items []map[string]types.AttributeValue
+	for i := range picks {
+		in := ScanInput(exp)
+		in.Segment = aws.Int32(int32(i * exp.SegmentsTotal / picks))
+		in.TotalSegments = aws.Int32(int32(exp.SegmentsTotal))
+		in.Limit = aws.Int32(int32(max(1, n/picks)))
+		out, err := api.Scan(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("sample table %s for its Parquet schema: %w", exp.Table, err)
+		}
+		items = append(items, out.Items...)
+	}
+	return items, nil
+}
+
+// Keys is the table's key attributes with their types, hash key first.
+func Keys(td *types.TableDescription) []types.AttributeDefinition {
+	typeOf := map[string]types.ScalarAttributeType{}
+	for _, d := range td.AttributeDefinitions {
+		typeOf[aws.ToString(d.AttributeName)] = d.AttributeType
+	}
+	var keys []types.AttributeDefinition
+	for _, k := range td.KeySchema {
+		if k.KeyType == types.KeyTypeHash {
+			keys = append([]types.AttributeDefinition{{AttributeName: k.AttributeName, AttributeType: typeOf[aws.ToString(k.AttributeName)]}}, keys...)
+		} else {
+			keys = append(keys, types.AttributeDefinition{AttributeName: k.AttributeName, AttributeType: typeOf[aws.ToString(k.AttributeName)]})
+		}
+	}
+	return keys
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/ddbfleet/ddbfleet/shared/fault"
 	"github.com/ddbfleet/ddbfleet/shared/fleetcli"
 	"github.com/ddbfleet/ddbfleet/shared/manifest"
+	"github.com/ddbfleet/ddbfleet/shared/parquetfile"
 )
 
 // ddlSampleLines is how many items of the first data file the column types
@@ -54,11 +55,7 @@ func ddlCommand() *cli.Command {
 			if sample == nil {
 				return fleetcli.Failedf("export %s has no items: no data file to infer columns from", exp.ExportID)
 			}
-			schema := athena.NewSchema(exp.Format)
-			if err := readSample(c, e, exp, sample.Key, schema); err != nil {
-				return fleetcli.Failedf("read s3://%s/%s: %w", exp.Bucket, sample.Key, err)
-			}
-			cols, dropped, err := schema.Columns()
+			cols, dropped, err := tableColumns(c, e, exp, sample.Key)
 			if err != nil {
 				return fleetcli.Failed(err)
 			}
@@ -120,4 +117,26 @@ func readSample(c *cli.Context, e *env, exp *export.Export, key string, schema *
 	}
 	defer zr.Close()
 	return schema.AddAll(zr, ddlSampleLines)
+}
+
+// tableColumns are the columns of exp's files: a Parquet export's are its
+// recorded schema; a JSON export's are inferred from a sample of its
+// first data file.
+func tableColumns(c *cli.Context, e *env, exp *export.Export, sampleKey string) ([]athena.Column, []string, error) {
+	if exp.Format == datafile.Parquet {
+		s, err := parquetfile.ParseSchema(exp.ParquetSchema)
+		if err != nil {
+			return nil, nil, fmt.Errorf("export %s: its Parquet schema: %w", exp.ExportID, err)
+		}
+		var cols []athena.Column
+		for _, col := range s.Columns() {
+			cols = append(cols, athena.Column{Name: col.Name, Type: col.AthenaType})
+		}
+		return cols, nil, nil
+	}
+	schema := athena.NewSchema(exp.Format)
+	if err := readSample(c, e, exp, sampleKey, schema); err != nil {
+		return nil, nil, fmt.Errorf("read s3://%s/%s: %w", exp.Bucket, sampleKey, err)
+	}
+	return schema.Columns()
 }

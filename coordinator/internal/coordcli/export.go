@@ -26,6 +26,7 @@ import (
 	"github.com/ddbfleet/ddbfleet/shared/fleetcli"
 	"github.com/ddbfleet/ddbfleet/shared/lifecycle"
 	"github.com/ddbfleet/ddbfleet/shared/objstore"
+	"github.com/ddbfleet/ddbfleet/shared/parquetfile"
 	"github.com/ddbfleet/ddbfleet/shared/source"
 )
 
@@ -50,8 +51,8 @@ func exportCommand() *cli.Command {
 			&cli.IntFlag{Name: "part-size-mib", Value: DefaultPartSizeMiB, Usage: "target compressed size of each data file"},
 			&cli.Int64Flag{Name: "part-size-bytes", Hidden: true, Usage: "target data file size in bytes (tests); overrides --part-size-mib"},
 			&cli.IntFlag{Name: "scan-page-size", Usage: "Scan Limit per page (0: the workers' --scan-page-size)"},
-			&cli.StringFlag{Name: "format", Value: string(datafile.DynamoDBJSON), Usage: "data file lines: dynamodb-json ({\"Item\":…}, as the native export) or json (plain objects); parquet is not implemented yet"},
-			&cli.StringFlag{Name: "compression", Value: string(datafile.Gzip), Usage: "data file compression: gzip, zstd or none"},
+			&cli.StringFlag{Name: "format", Value: string(datafile.DynamoDBJSON), Usage: "data files: dynamodb-json ({\"Item\":…} lines, as the native export), json (plain objects) or parquet (a column per attribute, docs/parquet.md)"},
+			&cli.StringFlag{Name: "compression", Usage: "data file compression: gzip (default), zstd or none; for parquet: snappy (default), zstd or none"},
 			&cli.StringFlag{Name: "filter-expression", Usage: "Scan FilterExpression: export only the items it matches"},
 			&cli.StringFlag{Name: "projection-expression", Usage: "Scan ProjectionExpression: export only these attributes"},
 			&cli.StringFlag{Name: "expression-attribute-names", Usage: `JSON object of name placeholders, e.g. {"#s":"status"}`},
@@ -118,6 +119,11 @@ func runExport(c *cli.Context) error {
 	if args.opts.scans() {
 		if err := checkExpressions(ctx, e.clients.DynamoDB, exp); err != nil {
 			return err
+		}
+	}
+	if exp.Format == datafile.Parquet {
+		if exp.ParquetSchema, err = parquetSchema(ctx, e.clients.DynamoDB, exp, td); err != nil {
+			return fleetcli.Failed(err)
 		}
 	}
 	exp, created, err := life.Start(ctx, exp)
@@ -291,4 +297,38 @@ func slotsFingerprint(slots int) []string {
 		return nil
 	}
 	return []string{"slots=" + strconv.Itoa(slots)}
+}
+
+// parquetSampleItems is how many items the Parquet schema is inferred from.
+const parquetSampleItems = 1000
+
+// parquetSchema infers the schema every worker of a Parquet export writes,
+// from a sample of the table, once, before the export is recorded. Key
+// attributes are typed columns unless the projection leaves them out of
+// the sample; whatever does not fit later goes to _extra, so no value is
+// lost.
+func parquetSchema(ctx context.Context, api *dynamodb.Client, exp *export.Export, td *types.TableDescription) ([]byte, error) {
+	sample, err := source.Sample(ctx, api, exp, parquetSampleItems)
+	if err != nil {
+		return nil, err
+	}
+	var keys []parquetfile.Key
+	for _, k := range source.Keys(td) {
+		name := aws.ToString(k.AttributeName)
+		inAll := true
+		for _, item := range sample {
+			if _, ok := item[name]; !ok {
+				inAll = false
+				break
+			}
+		}
+		if inAll && (len(sample) > 0 || exp.ProjectionExpression == "") {
+			keys = append(keys, parquetfile.Key{Name: name, Type: k.AttributeType})
+		}
+	}
+	schema, err := parquetfile.InferSchema(keys, sample, parquetfile.InferOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("infer the Parquet schema of table %s: %w", exp.Table, err)
+	}
+	return schema.MarshalJSON()
 }

@@ -44,7 +44,7 @@ func parseExportOptions(c *cli.Context) (exportOptions, error) {
 	if o.format, err = datafile.ParseFormat(c.String("format")); err != nil {
 		return o, fault.Invalidf("%s", err)
 	}
-	if o.compression, err = datafile.ParseCompression(c.String("compression")); err != nil {
+	if o.compression, err = datafile.ParseCompressionFor(o.format, c.String("compression")); err != nil {
 		return o, fault.Invalidf("%s", err)
 	}
 	o.filter, o.projection = c.String("filter-expression"), c.String("projection-expression")
