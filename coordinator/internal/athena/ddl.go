@@ -8,11 +8,6 @@ import (
 	"github.com/ddbfleet/ddbfleet/shared/datafile"
 )
 
-// parquet is the --format value of Parquet exports. datafile does not name
-// it yet (the writer is being built elsewhere); this is the value the
-// contract gives, so a datafile.Parquet constant will compare equal.
-const parquet datafile.Format = "parquet"
-
 // Column is one data column: an attribute's name as the files spell it and
 // its Hive type ("string", "decimal(38,9)", "array<string>", …). The
 // columns of a Parquet table come from the writer's schema, not from
@@ -270,7 +265,7 @@ func createTable(format datafile.Format, database, name string, cols, parts []Co
 		}
 		fmt.Fprintf(&b, "PARTITIONED BY (%s)\n", strings.Join(ps, ", "))
 	}
-	if format == parquet {
+	if format == datafile.Parquet {
 		b.WriteString("STORED AS PARQUET\n")
 	} else {
 		fmt.Fprintf(&b, "ROW FORMAT SERDE '%s'\n", SerDe)
@@ -311,7 +306,7 @@ func literal(s string) (string, error) {
 }
 
 func outputFormat(f datafile.Format) string {
-	if f == parquet {
+	if f == datafile.Parquet {
 		return "PARQUET"
 	}
 	return f.OutputFormat()

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/glue"
 	"github.com/aws/aws-sdk-go-v2/service/glue/types"
+	"github.com/ddbfleet/ddbfleet/shared/datafile"
 )
 
 // GlueAPI is the part of the Glue client the catalog writer uses.
@@ -111,7 +112,7 @@ func Glue(ctx context.Context, api GlueAPI, spec Spec, cols []Column) (*GlueResu
 
 func (d *definition) tableInput() *types.TableInput {
 	params := map[string]string{"EXTERNAL": "TRUE", "classification": "json"}
-	if d.format == parquet {
+	if d.format == datafile.Parquet {
 		params["classification"] = "parquet"
 	}
 	for _, p := range d.properties {
@@ -132,7 +133,7 @@ func (d *definition) storage(location string) *types.StorageDescriptor {
 		Location: aws.String(location), InputFormat: aws.String(textInput), OutputFormat: aws.String(textOutput),
 		SerdeInfo: &types.SerDeInfo{SerializationLibrary: aws.String(SerDe)},
 	}
-	if d.format == parquet {
+	if d.format == datafile.Parquet {
 		sd.InputFormat, sd.OutputFormat = aws.String(parquetInput), aws.String(parquetOutput)
 		sd.SerdeInfo.SerializationLibrary = aws.String(parquetSerDe)
 	}
