@@ -139,6 +139,13 @@ func (t *tableScan) Scan(ctx context.Context, in *dynamodb.ScanInput, _ ...func(
 	return out, nil
 }
 
+// count is how many Scan calls started.
+func (t *tableScan) count() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.n
+}
+
 func (t *tableScan) scans() []scanCall {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -155,15 +162,18 @@ func throttle() error {
 // told to reject a commit (lost lease) or to fail one after applying it
 // (the write landed, the answer did not).
 type committer struct {
-	mu       sync.Mutex
-	attempt  int // the live lease; other attempts are rejected
-	seg      controltable.Segment
-	parts    map[int]controltable.Part // committed rows by part number
-	commits  []controltable.Checkpoint // every accepted checkpoint, in order
-	done     bool
-	calls    int
-	events   *eventLog
-	failCall func(call int) (err error, apply bool) // call counts CommitPart and CompleteSegment from 1
+	mu      sync.Mutex
+	attempt int // the live lease; other attempts are rejected
+	seg     controltable.Segment
+	parts   map[int]controltable.Part // committed rows by part number
+	commits []controltable.Checkpoint // every accepted checkpoint, in order
+	done    bool
+	calls   int
+	events  *eventLog
+	// failCall, if set, decides each call's fate (call counts CommitPart
+	// and CompleteSegment from 1): an error to return, and whether the
+	// write lands anyway.
+	failCall func(ctx context.Context, call int) (err error, apply bool)
 }
 
 var _ segexport.Committer = (*committer)(nil)
@@ -183,15 +193,19 @@ func (c *committer) claim() (*controltable.Segment, controltable.Lease) {
 	return &seg, controltable.Lease{ExportID: seg.ExportID, Segment: seg.Segment, Attempt: c.attempt}
 }
 
-func (c *committer) apply(l controltable.Lease, p *controltable.Part, cp controltable.Checkpoint, final bool) error {
+func (c *committer) apply(ctx context.Context, l controltable.Lease, p *controltable.Part, cp controltable.Checkpoint, final bool) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.calls++
+	call, hook := c.calls, c.failCall
+	c.mu.Unlock()
 	var injected error
 	apply := true
-	if c.failCall != nil {
-		injected, apply = c.failCall(c.calls)
+	if hook != nil {
+		// Outside the lock: a hook may block until the run is cancelled.
+		injected, apply = hook(ctx, call)
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if l.Attempt != c.attempt || c.done {
 		return fmt.Errorf("commit by %s: %w", l, controltable.ErrLeaseLost)
 	}
@@ -209,12 +223,12 @@ func (c *committer) apply(l controltable.Lease, p *controltable.Part, cp control
 	return injected
 }
 
-func (c *committer) CommitPart(_ context.Context, l controltable.Lease, p controltable.Part, cp controltable.Checkpoint, _ time.Duration) error {
-	return c.apply(l, &p, cp, false)
+func (c *committer) CommitPart(ctx context.Context, l controltable.Lease, p controltable.Part, cp controltable.Checkpoint, _ time.Duration) error {
+	return c.apply(ctx, l, &p, cp, false)
 }
 
-func (c *committer) CompleteSegment(_ context.Context, l controltable.Lease, last *controltable.Part, cp controltable.Checkpoint) error {
-	return c.apply(l, last, cp, true)
+func (c *committer) CompleteSegment(ctx context.Context, l controltable.Lease, last *controltable.Part, cp controltable.Checkpoint) error {
+	return c.apply(ctx, l, last, cp, true)
 }
 
 // committed returns the part rows in part order.
@@ -227,6 +241,12 @@ func (c *committer) committed() []controltable.Part {
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].Part < ps[j].Part })
 	return ps
+}
+
+func (c *committer) callCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls
 }
 
 func (c *committer) checkpoints() []controltable.Checkpoint {
@@ -379,9 +399,15 @@ type fixture struct {
 // part sizes are predictable. Tests adjust the fields before running.
 func newFixture(t *testing.T, n, pageSize int) *fixture {
 	t.Helper()
+	return newFixtureOf(t, n, 40, pageSize)
+}
+
+// newFixtureOf is newFixture with payload bytes of padding per item.
+func newFixtureOf(t *testing.T, n, payload, pageSize int) *fixture {
+	t.Helper()
 	items := make([]map[string]types.AttributeValue, n)
 	for i := range items {
-		items[i] = sampledata.Item(i, 40)
+		items[i] = sampledata.Item(i, payload)
 	}
 	ev := &eventLog{}
 	f := &fixture{scan: newTable(items, 1), commit: newCommitter("e1", 0), s3: newS3(t), events: ev, pacer: &recordingPacer{events: ev}}

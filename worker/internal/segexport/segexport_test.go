@@ -14,13 +14,17 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/ddbfleet/ddbfleet/shared/controltable"
 	"github.com/ddbfleet/ddbfleet/shared/datafile"
 	"github.com/ddbfleet/ddbfleet/shared/ddbjson"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
+	"github.com/ddbfleet/ddbfleet/shared/objstore"
 	"github.com/ddbfleet/ddbfleet/worker/internal/segexport"
 )
 
@@ -112,41 +116,72 @@ func pageBytes(t *testing.T, items []map[string]types.AttributeValue) int64 {
 	return n
 }
 
+// readModes are the reader set-ups every ordering-sensitive test runs
+// under: in line (the Scan waits for the previous page to be written) and
+// reading one or three pages ahead.
+var readModes = []struct {
+	name     string
+	prefetch int // Exporter.Prefetch
+	depth    int // pages read ahead of the one being written
+}{
+	{"inline", -1, 0},
+	{"prefetch1", 0, 1}, // the default
+	{"prefetch3", 3, 3},
+}
+
 func TestDrainAtEveryPageBoundaryResumesExactlyOnce(t *testing.T) {
 	const items, pageSize = 57, 8 // 8 pages, the last one short
 	pages := (items + pageSize - 1) / pageSize
-	for k := 1; k <= pages; k++ {
-		t.Run(fmt.Sprintf("page%d", k), func(t *testing.T) {
-			f := newFixture(t, items, pageSize)
-			drain := make(chan struct{})
-			f.scan.before = func(_ context.Context, n int, _ *dynamodb.ScanInput) error {
-				if n == k {
-					close(drain) // while page k is being read: it is the last one written
-				}
-				return nil
-			}
-			job := f.job()
-			job.Drain = drain
-			res, err := f.x.Run(context.Background(), job)
-			if k == pages {
-				// The last page ends the segment before a boundary is reached.
-				require.NoError(t, err)
-				f.requireExactlyOnce(t)
-				return
-			}
-			require.ErrorIs(t, err, segexport.ErrDrained)
-			require.Equal(t, k*pageSize, int(res.Items), "the part holds every page read up to the drain")
-			cps := f.commit.checkpoints()
-			require.Len(t, cps, 1)
-			require.Equal(t, key(f.source[k*pageSize-1]), cps[0].Cursor, "checkpoint cursor is the last page's LastEvaluatedKey")
-			require.Equal(t, 1, cps[0].NextPart)
-			require.Len(t, f.scan.scans(), k, "no Scan after the drain")
+	for _, m := range readModes {
+		for k := 1; k <= pages; k++ {
+			// Reading ahead, when the drain lands relative to the page being
+			// written is up to the scheduler, so each case runs a few times.
+			for rep := range 1 + 4*min(m.depth, 1) {
+				t.Run(fmt.Sprintf("%s/page%d/%d", m.name, k, rep), func(t *testing.T) {
+					f := newFixture(t, items, pageSize)
+					f.x.Prefetch = m.prefetch
+					drain := make(chan struct{})
+					f.scan.before = func(_ context.Context, n int, _ *dynamodb.ScanInput) error {
+						if n == k {
+							close(drain) // while page k is being read
+						}
+						return nil
+					}
+					job := f.job()
+					job.Drain = drain
+					res, err := f.x.Run(context.Background(), job)
+					require.Len(t, f.scan.scans(), k, "no Scan starts after the drain")
+					require.Equal(t, int64(k)-res.PagesScanned, res.PagesDiscarded)
+					require.LessOrEqual(t, res.PagesDiscarded, int64(m.depth), "at most the read-ahead is thrown away")
+					if err == nil {
+						// The last page ended the segment before a boundary.
+						require.Equal(t, pages, k)
+						f.requireExactlyOnce(t)
+						return
+					}
+					require.ErrorIs(t, err, segexport.ErrDrained)
+					// The part holds every page written before the drain was
+					// seen: in line that is page k exactly; reading ahead it
+					// may be up to depth pages earlier (those were read but
+					// not yet written, and are read again on resume).
+					written := int(res.Items) / pageSize
+					require.Equal(t, int(res.Items), written*pageSize)
+					require.LessOrEqual(t, written, k)
+					require.GreaterOrEqual(t, written, k-m.depth)
+					cps := f.commit.checkpoints()
+					if written > 0 {
+						require.Len(t, cps, 1)
+						require.Equal(t, key(f.source[written*pageSize-1]), cps[0].Cursor, "checkpoint cursor is the last written page's LastEvaluatedKey")
+						require.Equal(t, controltable.Checkpoint{Cursor: cps[0].Cursor, NextPart: 1, ItemCount: int64(written * pageSize), Bytes: cps[0].Bytes, Pages: int64(written)}, cps[0])
+					}
 
-			f.scan.before = nil
-			_, err = f.x.Run(context.Background(), f.resume())
-			require.NoError(t, err)
-			f.requireExactlyOnce(t)
-		})
+					f.scan.before = nil
+					_, err = f.x.Run(context.Background(), f.resume())
+					require.NoError(t, err)
+					f.requireExactlyOnce(t)
+				})
+			}
+		}
 	}
 }
 
@@ -166,7 +201,7 @@ func TestRejectedCommitDeletesItsPartOtherFailuresKeepIt(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t, 30, 10)
 			f.exp.PartSizeBytes = c.parts
-			f.commit.failCall = func(call int) (error, bool) {
+			f.commit.failCall = func(_ context.Context, call int) (error, bool) {
 				if call == 1 {
 					return c.err, c.apply
 				}
@@ -289,37 +324,43 @@ func (f *s3Fake) raw(t *testing.T, key string) []byte {
 }
 
 func TestPacerWaitsBeforeEveryScanAndIsChargedAfter(t *testing.T) {
-	f := newFixture(t, 35, 10)
-	f.scan.capacity = 12.5
-	throttled := 0
-	f.scan.before = func(_ context.Context, n int, _ *dynamodb.ScanInput) error {
-		if n == 2 || n == 3 { // the second page is throttled twice, then served
-			throttled++
-			return throttle()
-		}
-		return nil
+	for _, m := range readModes {
+		t.Run(m.name, func(t *testing.T) {
+			f := newFixture(t, 35, 10)
+			f.x.Prefetch = m.prefetch
+			f.scan.capacity = 12.5
+			throttled := 0
+			f.scan.before = func(_ context.Context, n int, _ *dynamodb.ScanInput) error {
+				if n == 2 || n == 3 { // the second page is throttled twice, then served
+					throttled++
+					return throttle()
+				}
+				return nil
+			}
+			_, err := f.x.Run(context.Background(), f.job())
+			require.NoError(t, err)
+			f.requireExactlyOnce(t)
+			require.Equal(t, 2, throttled)
+			require.Equal(t, int32(2), f.pacer.throttle.Load(), "every throttle reaches the pacer")
+			require.Equal(t, []float64{12.5, 12.5, 12.5, 12.5}, f.pacer.consumed, "charged once per page served")
+			// One Wait per page (a retry inside a page does not wait again:
+			// the retry's backoff and the AIMD factor slow it), before the
+			// page's Scan; the charge follows the Scan. Reading ahead changes
+			// when this happens, not the order.
+			var got []string
+			for _, e := range f.events.all() {
+				if !strings.HasPrefix(e, "commit") {
+					got = append(got, e)
+				}
+			}
+			require.Equal(t, []string{
+				"wait", "scan 1", "consumed 12.5",
+				"wait", "throttled", "throttled", "scan 4", "consumed 12.5",
+				"wait", "scan 5", "consumed 12.5",
+				"wait", "scan 6", "consumed 12.5",
+			}, got)
+		})
 	}
-	_, err := f.x.Run(context.Background(), f.job())
-	require.NoError(t, err)
-	f.requireExactlyOnce(t)
-	require.Equal(t, 2, throttled)
-	require.Equal(t, int32(2), f.pacer.throttle.Load(), "every throttle reaches the pacer")
-	require.Equal(t, []float64{12.5, 12.5, 12.5, 12.5}, f.pacer.consumed, "charged once per page served")
-	// One Wait per page (a retry inside a page does not wait again: the
-	// retry's backoff and the AIMD factor slow it), before the page's
-	// Scan; the charge follows the Scan.
-	var got []string
-	for _, e := range f.events.all() {
-		if !strings.HasPrefix(e, "commit") {
-			got = append(got, e)
-		}
-	}
-	require.Equal(t, []string{
-		"wait", "scan 1", "consumed 12.5",
-		"wait", "throttled", "throttled", "scan 4", "consumed 12.5",
-		"wait", "scan 5", "consumed 12.5",
-		"wait", "scan 6", "consumed 12.5",
-	}, got)
 }
 
 func TestNoCapacityReportedChargesNothing(t *testing.T) {
@@ -353,25 +394,100 @@ func TestScanFailuresFailTheAttemptWithContext(t *testing.T) {
 			require.ErrorIs(t, err, c.err)
 			require.ErrorContains(t, err, "scan segment 0/1 of table orders")
 			require.Equal(t, c.wantKind, fault.Classify(err))
-			require.Equal(t, c.wantCalls, f.scan.n)
+			require.Equal(t, c.wantCalls, f.scan.count())
 			require.Len(t, f.commit.committed(), 1, "the part before the failure stays committed")
 		})
 	}
 }
 
 func TestPacerErrorStopsTheRun(t *testing.T) {
+	for _, m := range readModes {
+		t.Run(m.name, func(t *testing.T) {
+			f := newFixture(t, 30, 10)
+			f.x.Prefetch = m.prefetch
+			f.exp.PartSizeBytes = 1
+			stop := errors.New("budget wait cancelled")
+			f.pacer.waitErr = func(n int) error {
+				if n == 2 {
+					return stop
+				}
+				return nil
+			}
+			_, err := f.x.Run(context.Background(), f.job())
+			require.ErrorIs(t, err, stop)
+			require.Len(t, f.scan.scans(), 1, "no Scan without the pacer's go-ahead")
+			require.Len(t, f.commit.committed(), 1, "the page read before stays committed")
+		})
+	}
+}
+
+// failingS3 accepts nothing: every upload fails, and so does every delete.
+type failingS3 struct{ discardS3 }
+
+var errS3Down = errors.New("s3 unavailable")
+
+func (*failingS3) PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	return nil, errS3Down
+}
+
+func (*failingS3) UploadPart(context.Context, *s3.UploadPartInput, ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
+	return nil, errS3Down
+}
+
+func (*failingS3) DeleteObject(context.Context, *s3.DeleteObjectInput, ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+	return nil, errS3Down
+}
+
+func TestUploadFailureFailsTheAttemptAndCommitsNothing(t *testing.T) {
+	for _, c := range []struct {
+		name           string
+		items, payload int
+		partSize       int64
+		wantErr        string
+	}{
+		// Small parts are one PutObject at Close.
+		{"a part closed mid-segment", 30, 40, 1, "finish part 0"},
+		{"the last part", 30, 40, 128 << 20, "finish part 0"},
+		// 8 MB through 5 MiB upload chunks: the multipart upload fails while
+		// the part is still being written.
+		{"a part being streamed", 80, 100_000, 128 << 20, "part 0"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixtureOf(t, c.items, c.payload, 10)
+			f.exp.PartSizeBytes = c.partSize
+			f.x.Objects = func(string) *objstore.Store {
+				return objstore.New(&failingS3{}, "b", objstore.Options{UploadPartSize: 5 << 20, UploadConcurrency: 1})
+			}
+			_, err := f.x.Run(context.Background(), f.job())
+			require.ErrorIs(t, err, errS3Down)
+			require.ErrorContains(t, err, c.wantErr)
+			require.Empty(t, f.commit.checkpoints(), "nothing is committed without its data")
+		})
+	}
+}
+
+func TestRejectedPartThatCannotBeDeletedIsLeftToTheFinalizer(t *testing.T) {
 	f := newFixture(t, 30, 10)
 	f.exp.PartSizeBytes = 1
-	stop := errors.New("budget wait cancelled")
-	f.pacer.waitErr = func(n int) error {
-		if n == 2 {
-			return stop
-		}
-		return nil
+	core, logs := observer.New(zap.WarnLevel)
+	f.x.Log = zap.New(core)
+	// Uploads land; deletes fail.
+	api := &deleteFailsS3{}
+	f.x.Objects = func(string) *objstore.Store {
+		return objstore.New(api, "b", objstore.Options{UploadPartSize: 5 << 20, UploadConcurrency: 1})
 	}
+	f.commit.failCall = func(context.Context, int) (error, bool) { return controltable.ErrLeaseLost, false }
 	_, err := f.x.Run(context.Background(), f.job())
-	require.ErrorIs(t, err, stop)
-	require.Len(t, f.scan.scans(), 1, "no Scan without the pacer's go-ahead")
+	require.ErrorIs(t, err, controltable.ErrLeaseLost)
+	warned := logs.FilterMessage("could not delete rejected part; the finalizer will").All()
+	require.Len(t, warned, 1)
+	require.Equal(t, f.exp.PartKey(0, 0, 1), warned[0].ContextMap()["key"])
+}
+
+type deleteFailsS3 struct{ discardS3 }
+
+func (*deleteFailsS3) DeleteObject(context.Context, *s3.DeleteObjectInput, ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+	return nil, errS3Down
 }
 
 func TestUnencodableItemIsPermanentAndLeavesNoObject(t *testing.T) {
