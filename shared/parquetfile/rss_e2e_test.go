@@ -11,8 +11,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/ddbfleet/ddbfleet/shared/datafile"
 	"github.com/ddbfleet/ddbfleet/internal/testkit/sampledata"
+	"github.com/ddbfleet/ddbfleet/shared/ddbjson"
+	"github.com/klauspost/compress/gzip"
 )
 
 // TestFourSegmentsStayUnder256MiB checks DefaultRowGroupBytes against the
@@ -56,11 +57,11 @@ func fourSegments(t *testing.T, format string) {
 		wg.Go(func() {
 			up := newPartUploader()
 			if format == "json" {
-				zw, err := datafile.NewWriter(up, datafile.Gzip, 5) // the worker's default level
+				zw, err := gzip.NewWriterLevel(up, 5) // the worker's codec and default level (datafile imports this package)
 				require.NoError(t, err)
 				var line []byte
 				for i := range 250_000 {
-					line, err = datafile.AppendLine(datafile.DynamoDBJSON, line[:0], sampledata.BenchItem(seg*1_000_000+i))
+					line, err = ddbjson.AppendItemLine(line[:0], sampledata.BenchItem(seg*1_000_000+i))
 					require.NoError(t, err)
 					_, err = zw.Write(line)
 					require.NoError(t, err)

@@ -7,12 +7,16 @@ import (
 	"crypto/md5"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -36,12 +40,15 @@ import (
 const pageItems = 1000
 
 // pages builds n pages of the benchmark table's ~1 KB items.
-func pages(n int) []*dynamodb.ScanOutput {
+func pages(n int) []*dynamodb.ScanOutput { return pagesOf(n, sampledata.BenchItem) }
+
+// pagesOf builds n pages of item(i).
+func pagesOf(n int, item func(int) map[string]types.AttributeValue) []*dynamodb.ScanOutput {
 	out := make([]*dynamodb.ScanOutput, n)
 	for p := range out {
 		items := make([]map[string]types.AttributeValue, pageItems)
 		for i := range items {
-			items[i] = sampledata.BenchItem(p*pageItems + i)
+			items[i] = item(p*pageItems + i)
 		}
 		out[p] = &dynamodb.ScanOutput{
 			Items:            items,
@@ -216,4 +223,95 @@ type counting struct {
 func (c *counting) Write(p []byte) (int, error) {
 	c.n += int64(len(p))
 	return c.w.Write(p)
+}
+
+// randomItem is the bench's -shape random row (scripts/bench): ~1.1 KB of
+// DynamoDB JSON whose body is random lowercase letters and digits, so gzip
+// shrinks it only ~1.5× and the upload path carries ~2.5× the bytes of a
+// BenchItem export. Seeded by i: every run sees the same table.
+func randomItem(i int) map[string]types.AttributeValue {
+	r := rand.New(rand.NewPCG(uint64(i), 0x5eed))
+	const alnum = "abcdefghijklmnopqrstuvwxyz0123456789"
+	body := make([]byte, 950)
+	for j := range body {
+		body[j] = alnum[r.IntN(len(alnum))]
+	}
+	return map[string]types.AttributeValue{
+		"pk":    &types.AttributeValueMemberS{Value: fmt.Sprintf("customer#%08d", i)},
+		"sk":    &types.AttributeValueMemberN{Value: strconv.Itoa(i % 7)},
+		"total": &types.AttributeValueMemberN{Value: fmt.Sprintf("%d.%02d", r.IntN(10000), r.IntN(100))},
+		"body":  &types.AttributeValueMemberS{Value: string(body)},
+	}
+}
+
+// sinkS3 is an S3 endpoint over HTTP that answers the calls an upload
+// makes and drops the bytes: with it the SDK's whole client path (signing,
+// checksums, HTTP) is in the profile, and no server's work is.
+func sinkS3(b *testing.B) *s3.Client {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		q := r.URL.Query()
+		switch {
+		case r.Method == http.MethodPost && q.Has("uploads"):
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>u1</UploadId></InitiateMultipartUploadResult>`)
+		case r.Method == http.MethodPost && q.Has("uploadId"):
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><CompleteMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><ETag>"e-2"</ETag></CompleteMultipartUploadResult>`)
+		case r.Method == http.MethodPut:
+			w.Header().Set("ETag", `"e"`)
+		case r.Method == http.MethodDelete:
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			http.Error(w, "unexpected "+r.Method+" "+r.URL.String(), http.StatusBadRequest)
+		}
+	}))
+	b.Cleanup(srv.Close)
+	return s3.New(s3.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider("k", "s", ""),
+	})
+}
+
+// BenchmarkSegmentExportHTTP is BenchmarkSegmentExport with the real S3
+// client over HTTP, for the bench's shapes: 20,000 items per run, a
+// 16 MiB part-file limit so the random shape makes several multipart
+// part files, as a big segment does. Profile it with
+//
+//	go test -run '^$' -bench SegmentExportHTTP/random -cpuprofile cpu.out ./worker/internal/segexport
+func BenchmarkSegmentExportHTTP(b *testing.B) {
+	for _, shape := range []struct {
+		name string
+		item func(int) map[string]types.AttributeValue
+	}{{"bench", sampledata.BenchItem}, {"random", randomItem}} {
+		b.Run(shape.name, func(b *testing.B) {
+			ps := pagesOf(20, shape.item)
+			client := sinkS3(b)
+			x := &segexport.Exporter{
+				Scan: &fakeScan{pages: ps}, Commit: nopCommitter{}, Log: zap.NewNop(),
+				Objects: func(bucket string) *objstore.Store {
+					return objstore.New(client, bucket, objstore.Options{UploadPartSize: 8 << 20, UploadConcurrency: 2})
+				},
+				LeaseDuration: time.Minute, DefaultPageSize: pageItems, CompressionLevel: 5,
+			}
+			job := segexport.Job{
+				Export:  &export.Export{ExportID: "bench", Table: "t", Bucket: "b", SegmentsTotal: 1, PartSizeBytes: 16 << 20},
+				Segment: &export.Segment{ExportID: "bench"},
+				Lease:   export.Lease{ExportID: "bench", Attempt: 1},
+				Pacer:   nopPacer{},
+			}
+			b.SetBytes(rawBytes(ps))
+			b.ReportAllocs()
+			var parts int
+			for b.Loop() {
+				res, err := x.Run(context.Background(), job)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if res.Items != 20*pageItems {
+					b.Fatalf("exported %d items", res.Items)
+				}
+				parts = res.Parts
+			}
+			b.ReportMetric(float64(parts), "parts")
+		})
+	}
 }
