@@ -209,6 +209,10 @@ type ItemWriter interface {
 	// Close finishes the file (the compressor's trailer, Parquet's
 	// footer); it does not close the underlying writer.
 	Close() error
+	// Buffered is about how many bytes of the file are held but not yet
+	// written out (Parquet's open row group), so a part is cut at its
+	// size, not at the size of what has reached the upload.
+	Buffered() int64
 }
 
 // NewItemWriter writes items in format f into w: lines through the
@@ -237,6 +241,7 @@ type parquetItems struct{ w *parquetfile.Writer }
 
 func (p parquetItems) WriteItem(item map[string]types.AttributeValue) error { return p.w.Write(item) }
 func (p parquetItems) Close() error                                         { return p.w.Close() }
+func (p parquetItems) Buffered() int64                                      { return p.w.Buffered() }
 
 // lineItems encodes each item as a line into a compressor, reusing one
 // line buffer: the hot path allocates nothing per item.
@@ -256,6 +261,10 @@ func (l *lineItems) WriteItem(item map[string]types.AttributeValue) error {
 }
 
 func (l *lineItems) Close() error { return l.zw.Close() }
+
+// Buffered is 0: a compressor holds at most its window, small next to a
+// part.
+func (l *lineItems) Buffered() int64 { return 0 }
 
 // EncodeError is an item that cannot be written in the format: retrying
 // cannot help.

@@ -206,6 +206,13 @@ func (c *committer) apply(ctx context.Context, l export.Lease, p *export.Part, c
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if cp.At.IsZero() {
+		// Without a fixed time, each retry of one commit would be a
+		// different request, and the store could not tell a retry of a
+		// commit that applied from a zombie's.
+		return fmt.Errorf("commit by %s without Checkpoint.At", l)
+	}
+	cp.At = time.Time{} // the cases compare what the commit records, not when
 	if l.Attempt != c.attempt || c.done {
 		return fmt.Errorf("commit by %s: %w", l, export.ErrLeaseLost)
 	}

@@ -18,7 +18,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"go.uber.org/zap"
 
+	"github.com/ddbfleet/ddbfleet/shared/clock"
 	"github.com/ddbfleet/ddbfleet/shared/controltable"
 	"github.com/ddbfleet/ddbfleet/shared/datafile"
 	"github.com/ddbfleet/ddbfleet/shared/export"
@@ -72,6 +72,8 @@ type Exporter struct {
 	// CompressionLevel is the gzip level (1 fastest … 9 smallest); zstd
 	// maps it to its nearest speed.
 	CompressionLevel int
+	// Clock stamps commits (nil: the wall clock).
+	Clock clock.Clock
 	// Retry bounds how long a failing Scan is retried before the attempt
 	// fails (and the message is retried later from the checkpoint).
 	Retry fault.Policy
@@ -122,12 +124,12 @@ type part struct {
 	number int
 	obj    *objstore.ObjectWriter
 	buf    *bufio.Writer
-	zw     io.WriteCloser
+	w      datafile.ItemWriter
 	items  int64
 }
 
 // written is the part's compressed size so far, buffered bytes included.
-func (p *part) written() int64 { return p.obj.Written() + int64(p.buf.Buffered()) }
+func (p *part) written() int64 { return p.obj.Written() + int64(p.buf.Buffered()) + p.w.Buffered() }
 
 // uploadBuffer batches the compressor's output for the upload pipe. gzip
 // writes ~250-byte pieces, and every write into the pipe is a rendezvous
@@ -163,7 +165,7 @@ func (x *Exporter) Run(ctx context.Context, job Job) (res Result, err error) {
 	closePart := func() (export.Part, error) {
 		p := cur
 		cur = nil
-		if err := p.zw.Close(); err != nil {
+		if err := p.w.Close(); err != nil {
 			p.obj.Abort()
 			return export.Part{}, err
 		}
@@ -194,6 +196,10 @@ func (x *Exporter) Run(ctx context.Context, job Job) (res Result, err error) {
 		cp.Cursor, cp.NextPart = cursor, cp.NextPart+1
 		cp.ItemCount += p.ItemCount
 		cp.Bytes += p.Bytes
+		// One time for every try of this commit: each retry is then the
+		// very same request, which the store recognises if an earlier try
+		// applied and its answer was lost.
+		cp.At = x.now()
 		if err := x.Commit.CommitPart(ctx, lease, p, cp, x.LeaseDuration); err != nil {
 			x.discardIfRejected(err, store, p.Key, log)
 			return err
@@ -211,9 +217,7 @@ func (x *Exporter) Run(ctx context.Context, job Job) (res Result, err error) {
 		res.PagesDiscarded = src.stop() - res.PagesScanned
 	}()
 
-	var line []byte
 	cursor := seg.Cursor
-	format := exp.Format.OrDefault()
 	for {
 		out, err := src.next(ctx)
 		if errors.Is(err, errDrainStop) {
@@ -236,18 +240,19 @@ func (x *Exporter) Run(ctx context.Context, job Job) (res Result, err error) {
 			} else {
 				buf.Reset(obj)
 			}
-			zw, err := datafile.NewWriter(buf, exp.Compression, x.CompressionLevel)
+			w, err := datafile.NewItemWriter(buf, exp.Format, exp.Compression, x.CompressionLevel, exp.ParquetSchema)
 			if err != nil {
 				obj.Abort()
 				return res, fault.Permanent(fmt.Errorf("%s: start part %d: %w", where, cp.NextPart, err))
 			}
-			cur = &part{number: cp.NextPart, obj: obj, buf: buf, zw: zw}
+			cur = &part{number: cp.NextPart, obj: obj, buf: buf, w: w}
 		}
 		for _, item := range out.Items {
-			if line, err = datafile.AppendLine(format, line[:0], item); err != nil {
-				return res, fault.Permanent(fmt.Errorf("%s: encode item: %w", where, err))
-			}
-			if _, err := cur.zw.Write(line); err != nil {
+			if err := cur.w.WriteItem(item); err != nil {
+				var enc *datafile.EncodeError
+				if errors.As(err, &enc) {
+					return res, fault.Permanent(fmt.Errorf("%s: %w", where, err))
+				}
 				return res, fmt.Errorf("%s: write part %d: %w", where, cur.number, err)
 			}
 			cur.items++
@@ -287,6 +292,7 @@ func (x *Exporter) Run(ctx context.Context, job Job) (res Result, err error) {
 		res.Parts++
 	}
 	cp.Cursor = nil
+	cp.At = x.now()
 	if err := x.Commit.CompleteSegment(ctx, lease, last, cp); err != nil {
 		if last != nil {
 			x.discardIfRejected(err, store, last.Key, log)
@@ -296,6 +302,8 @@ func (x *Exporter) Run(ctx context.Context, job Job) (res Result, err error) {
 	log.Info("segment done", zap.Int64("items", cp.ItemCount), zap.Int("parts", cp.NextPart), zap.Int64("pagesThisAttempt", res.PagesScanned), zap.Int64("pagesTotal", cp.Pages), zap.Int("resumedFromPart", res.ResumedFrom))
 	return res, nil
 }
+
+func (x *Exporter) now() time.Time { return clock.OrReal(x.Clock).Now() }
 
 // discardIfRejected deletes a part whose commit was rejected: a zombie's
 // late upload must not linger where readers could mistake it for data. Any

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -25,6 +26,7 @@ import (
 	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
 	"github.com/ddbfleet/ddbfleet/shared/objstore"
+	"github.com/ddbfleet/ddbfleet/shared/parquetfile"
 	"github.com/ddbfleet/ddbfleet/worker/internal/segexport"
 )
 
@@ -498,4 +500,84 @@ func TestUnencodableItemIsPermanentAndLeavesNoObject(t *testing.T) {
 	require.Equal(t, fault.KindPermanent, fault.Classify(err))
 	require.Empty(t, f.s3.objects(t), "the open part is aborted")
 	require.Empty(t, f.commit.checkpoints())
+}
+
+// A Parquet export writes .parquet parts in the schema the export recorded
+// and every item comes back through the Parquet reader, value for value
+// (numbers as equal decimals: DECIMAL keeps the value, not its spelling).
+func TestParquetPartsRoundTrip(t *testing.T) {
+	for _, comp := range []datafile.Compression{datafile.Snappy, datafile.Zstd, datafile.None} {
+		t.Run(string(comp), func(t *testing.T) {
+			f := newFixture(t, 400, 40)
+			schema, err := parquetfile.InferSchema([]parquetfile.Key{{Name: "pk", Type: types.ScalarAttributeTypeS}}, f.source[:50], parquetfile.InferOptions{})
+			require.NoError(t, err)
+			f.exp.Format, f.exp.Compression = datafile.Parquet, comp
+			f.exp.ParquetSchema, err = schema.MarshalJSON()
+			require.NoError(t, err)
+			f.exp.PartSizeBytes = 1 // a part per page: several footers, several files
+			_, err = f.x.Run(context.Background(), f.job())
+			require.NoError(t, err)
+			parts := f.commit.committed()
+			require.Greater(t, len(parts), 1)
+			var got []map[string]types.AttributeValue
+			for _, p := range parts {
+				require.True(t, strings.HasSuffix(p.Key, ".parquet"), p.Key)
+				raw := f.s3.raw(t, p.Key)
+				sum := md5.Sum(raw)
+				require.Equal(t, base64.StdEncoding.EncodeToString(sum[:]), p.MD5)
+				n, err := parquetfile.NumRows(bytes.NewReader(raw), int64(len(raw)))
+				require.NoError(t, err)
+				require.Equal(t, p.ItemCount, n, "the footer counts what the part row says")
+				require.NoError(t, parquetfile.ReadItems(bytes.NewReader(raw), int64(len(raw)), func(it map[string]types.AttributeValue) error {
+					got = append(got, it)
+					return nil
+				}))
+			}
+			require.Len(t, got, len(f.source))
+			for i := range got {
+				requireSameItem(t, f.source[i], got[i], fmt.Sprintf("item %d", i))
+			}
+		})
+	}
+}
+
+// requireSameItem compares items exactly, numbers by value.
+func requireSameItem(t *testing.T, want, got map[string]types.AttributeValue, where string) {
+	t.Helper()
+	require.Len(t, got, len(want), where)
+	for k, w := range want {
+		requireSameValue(t, w, got[k], where+"."+k)
+	}
+}
+
+func requireSameValue(t *testing.T, want, got types.AttributeValue, where string) {
+	t.Helper()
+	switch w := want.(type) {
+	case *types.AttributeValueMemberN:
+		g, ok := got.(*types.AttributeValueMemberN)
+		require.True(t, ok, "%s: want a number, got %T", where, got)
+		wr, ok1 := new(big.Rat).SetString(w.Value)
+		gr, ok2 := new(big.Rat).SetString(g.Value)
+		require.True(t, ok1 && ok2 && wr.Cmp(gr) == 0, "%s: %s != %s", where, w.Value, g.Value)
+	case *types.AttributeValueMemberM:
+		g, ok := got.(*types.AttributeValueMemberM)
+		require.True(t, ok, "%s: want a map, got %T", where, got)
+		requireSameItem(t, w.Value, g.Value, where)
+	case *types.AttributeValueMemberL:
+		g, ok := got.(*types.AttributeValueMemberL)
+		require.True(t, ok, "%s: want a list, got %T", where, got)
+		require.Len(t, g.Value, len(w.Value), where)
+		for i := range w.Value {
+			requireSameValue(t, w.Value[i], g.Value[i], fmt.Sprintf("%s[%d]", where, i))
+		}
+	case *types.AttributeValueMemberNS:
+		g, ok := got.(*types.AttributeValueMemberNS)
+		require.True(t, ok, "%s: want a number set, got %T", where, got)
+		require.Len(t, g.Value, len(w.Value), where)
+		for i := range w.Value {
+			requireSameValue(t, &types.AttributeValueMemberN{Value: w.Value[i]}, &types.AttributeValueMemberN{Value: g.Value[i]}, fmt.Sprintf("%s[%d]", where, i))
+		}
+	default:
+		require.Equal(t, want, got, where)
+	}
 }
