@@ -4,7 +4,8 @@
 #   2. build the real binaries;
 #   3. start the real local stack (DynamoDB Local, fauxqs, versitygw) — any
 #      server that cannot start fails the run, never skips it;
-#   4. Chromium for the dashboard test (installed from Debian if missing);
+#   4. Chromium for the dashboard test (installed from Debian if missing)
+#      and DuckDB for the lake tests (from npm);
 #   5. end-to-end tests of the binaries against that stack (build tag e2e).
 # RACE=1 turns the race detector on everywhere, binaries included.
 set -euo pipefail
@@ -37,6 +38,12 @@ echo "== browser"
 # skips) under CI when the browser cannot be installed.
 bash scripts/browser.sh
 export DDBFLEET_REQUIRE_BROWSER=1
+
+echo "== DuckDB"
+# The lake tests read the files with a real SQL engine; its Node client
+# comes from npm into the cache. Required: a missing engine fails the run.
+bash scripts/duckdb/install.sh >/dev/null
+export DDBFLEET_REQUIRE_DUCKDB=1
 
 echo "== integration and end-to-end tests"
 # Every package with files tagged e2e: the conformance suites of each seam

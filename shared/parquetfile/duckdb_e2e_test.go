@@ -3,60 +3,22 @@
 package parquetfile
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ddbfleet/ddbfleet/internal/testkit/fleet"
 	"github.com/ddbfleet/ddbfleet/internal/testkit/sampledata"
 )
 
-// duckdb runs SQL through scripts/duckdb/query.mjs. Without DuckDB the
-// test skips, unless DDBFLEET_REQUIRE_DUCKDB=1 says a real engine is
-// part of this run: then it fails.
-func duckdb(t *testing.T) func(sql string) []map[string]any {
-	t.Helper()
-	scripts, err := filepath.Abs("../../scripts/duckdb")
-	require.NoError(t, err)
-	unavailable := func(format string, args ...any) {
-		t.Helper()
-		if os.Getenv("DDBFLEET_REQUIRE_DUCKDB") == "1" {
-			t.Fatalf("DuckDB required (DDBFLEET_REQUIRE_DUCKDB=1) but unavailable: "+format, args...)
-		}
-		t.Skipf("DuckDB unavailable (set DDBFLEET_REQUIRE_DUCKDB=1 to fail instead): "+format, args...)
-	}
-	if _, err := exec.LookPath("node"); err != nil {
-		unavailable("no node on PATH")
-	}
-	var stderr bytes.Buffer
-	install := exec.Command("bash", filepath.Join(scripts, "install.sh"))
-	install.Stderr = &stderr
-	prefix, err := install.Output()
-	if err != nil {
-		unavailable("install.sh: %v: %s", err, stderr.String())
-	}
-	nodePath := filepath.Join(strings.TrimSpace(string(prefix)), "node_modules")
-	return func(sql string) []map[string]any {
-		t.Helper()
-		var stderr bytes.Buffer
-		cmd := exec.Command("node", filepath.Join(scripts, "query.mjs"), sql)
-		cmd.Env = append(os.Environ(), "NODE_PATH="+nodePath)
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		require.NoError(t, err, "query %s: %s", sql, stderr.String())
-		var rows []map[string]any
-		require.NoError(t, json.Unmarshal(out, &rows), "query output %s", out)
-		return rows
-	}
-}
+// duckdb runs SQL with the real engine (fleet.DuckDB).
+func duckdb(t *testing.T) func(sql string) []map[string]any { return fleet.DuckDB(t) }
 
 // TestDuckDBReadsWhatWeWrite writes a small export, two hive partitions
 // of two files each, and checks with DuckDB what Athena users will run:
