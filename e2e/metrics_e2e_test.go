@@ -166,7 +166,7 @@ func TestWorkerMetricsMatchTheExport(t *testing.T) {
 			caps = append(caps, c...)
 		}
 	}
-	t.Logf("%d EMF lines over %s: %v", lines, ended.Sub(started).Round(time.Second), sum)
+	t.Logf("%d EMF lines (and %d commit latencies) over %s: %v", lines, latencies, ended.Sub(started).Round(time.Second), sum)
 	require.Greater(t, lines, 1, "a 1 s interval over a run of several seconds prints more than one line")
 	require.EqualValues(t, items, sum["ItemsExported"], "ItemsExported sums to the table's items (no retries here)")
 	require.GreaterOrEqual(t, sum["SegmentsClaimed"], float64(segments))
@@ -178,7 +178,6 @@ func TestWorkerMetricsMatchTheExport(t *testing.T) {
 	for _, c := range caps {
 		require.EqualValues(t, 20, c)
 	}
-	_ = latencies
 }
 
 func keys(m map[string][]float64) []string {
