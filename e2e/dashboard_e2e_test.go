@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"syscall"
@@ -264,9 +265,37 @@ func TestDashboardFollowsALiveExportInABrowser(t *testing.T) {
 	}
 	require.EqualValues(t, items, sum, "the segments' items add up")
 
+	// Served on loopback, it answers only to loopback names (DNS rebinding).
+	req, err := http.NewRequest(http.MethodGet, base+"/api/jobs", nil)
+	require.NoError(t, err)
+	req.Host = "dashboard.attacker.example"
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusMisdirectedRequest, resp.StatusCode, "a foreign Host header is refused")
+
 	require.Empty(t, b.Problems(), "the browser reported errors")
 
 	// serve stops cleanly on SIGTERM.
 	require.NoError(t, srv.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, srv.Wait(t, 15*time.Second), "serve exits 0 on SIGTERM")
+}
+
+func TestServeRefusesAddressesItMustNotListenOn(t *testing.T) {
+	f := fleet.NewFleet(t)
+	// The operator's input: exit 2, naming the flag and what to do.
+	for addr, want := range map[string]string{"0.0.0.0:0": "--allow-remote", ":0": "--allow-remote", "[::]:0": "--allow-remote", "8080": "host:port"} {
+		res := f.Coordinator("serve", "--addr", addr)
+		require.Equal(t, 2, res.Code, "%s: %s", addr, res.Stderr)
+		require.Contains(t, res.Stderr, "--addr", addr)
+		require.Contains(t, res.Stderr, want, addr)
+		require.Empty(t, res.Stdout, addr)
+	}
+	// A port someone else holds is a run-time failure: exit 1.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	res := f.Coordinator("serve", "--addr", ln.Addr().String())
+	require.Equal(t, 1, res.Code, res.Stderr)
+	require.Contains(t, res.Stderr, ln.Addr().String())
 }
