@@ -53,8 +53,12 @@ func listCommand() *cli.Command {
 	}
 }
 
-// listJobs is every job's status, newest first, filtered. A job still
-// running reads its segments too, so its counts include what is committed.
+// listJobs is every job's status, newest first, filtered: each entry is
+// what `status --json` prints for it. Every job but a COMPLETED one reads
+// its segments for that: a running job's counts include what is
+// committed, a FAILED one lists its failed segments, and a CANCELLED one
+// counts segments whose workers have not noticed yet. A COMPLETED job's
+// segments add nothing, and they are most of a long list.
 func listJobs(c *cli.Context, e *env, state export.State, table string) ([]status, error) {
 	exps, err := e.store.ListExports(c.Context)
 	if err != nil {
@@ -66,7 +70,7 @@ func listJobs(c *cli.Context, e *env, state export.State, table string) ([]statu
 			continue
 		}
 		var segs []*export.Segment
-		if !x.State.Terminal() {
+		if x.State != export.Completed {
 			if segs, err = e.store.ListSegments(c.Context, x.ExportID); err != nil {
 				return nil, err
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ddbfleet/ddbfleet/coordinator/internal/dashboard"
 	"github.com/ddbfleet/ddbfleet/shared/export"
+	"github.com/ddbfleet/ddbfleet/shared/fault"
 	"github.com/ddbfleet/ddbfleet/shared/fleetcli"
 	"github.com/ddbfleet/ddbfleet/shared/manifest"
 )
@@ -34,6 +35,9 @@ func serveCommand() *cli.Command {
 			defer stop()
 			src := dashboard.Cached(&jobSource{e: e}, 2*time.Second, nil)
 			if err := dashboard.Serve(ctx, c.String("addr"), dashboard.New(src, e.log, nil), e.log, c.Bool("allow-remote")); err != nil {
+				if errors.Is(err, dashboard.ErrAddress) {
+					return fault.Invalidf("--addr: %w", err) // exit 2, as for any bad flag value
+				}
 				return fleetcli.Failed(err)
 			}
 			return nil

@@ -19,6 +19,18 @@ const DefaultAddr = "127.0.0.1:8080"
 // ends; the pages poll every two seconds, so nothing legitimate is longer.
 const shutdownGrace = 5 * time.Second
 
+// ErrAddress is what Serve's error wraps when addr itself is refused —
+// not host:port, or not loopback without allowRemote — as opposed to a
+// failure to listen on it: the operator's input to correct.
+var ErrAddress = errors.New("dashboard address refused")
+
+// addressError marks an error as ErrAddress and keeps its message.
+type addressError struct{ err error }
+
+func (e addressError) Error() string        { return e.err.Error() }
+func (e addressError) Unwrap() error        { return e.err }
+func (e addressError) Is(target error) bool { return target == ErrAddress }
+
 // Serve listens on addr (DefaultAddr when empty), serves h and returns
 // nil once ctx ends and in-flight requests have finished.
 //
@@ -43,10 +55,10 @@ func Serve(ctx context.Context, addr string, h http.Handler, log *zap.Logger, al
 	}
 	loopback, err := isLoopbackAddr(addr)
 	if err != nil {
-		return err
+		return addressError{err}
 	}
 	if !loopback && !allowRemote {
-		return fmt.Errorf("refusing to serve the dashboard on %s: not a loopback address, and the dashboard has no authentication (it shows table names and error messages); listen on 127.0.0.1 and reach it through a tunnel, or allow remote access explicitly", addr)
+		return addressError{fmt.Errorf("refusing to serve the dashboard on %s: not a loopback address, and the dashboard has no authentication (it shows table names and error messages); listen on 127.0.0.1 and reach it through a tunnel, or allow remote access explicitly (--allow-remote)", addr)}
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -18,9 +18,11 @@ func TestServeRefusesNonLoopback(t *testing.T) {
 		err := Serve(context.Background(), addr, http.NotFoundHandler(), nil, false)
 		require.Error(t, err, addr)
 		require.Contains(t, err.Error(), "not a loopback address", addr)
+		require.ErrorIs(t, err, ErrAddress, "the operator's input: %s", addr)
 	}
 	err := Serve(context.Background(), "8080", http.NotFoundHandler(), nil, false)
 	require.ErrorContains(t, err, "want host:port")
+	require.ErrorIs(t, err, ErrAddress)
 }
 
 func TestLoopbackAddresses(t *testing.T) {
@@ -97,4 +99,5 @@ func TestServeReportsListenError(t *testing.T) {
 	}, 5*time.Second, 10*time.Millisecond)
 	err := Serve(ctx, addr, http.NotFoundHandler(), nil, false)
 	require.ErrorContains(t, err, "listen on "+addr)
+	require.NotErrorIs(t, err, ErrAddress, "a port in use is not a bad address")
 }

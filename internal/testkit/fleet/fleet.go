@@ -91,6 +91,7 @@ type Fleet struct {
 	Dir          string // logs
 	ExtraEnv     []string
 	workers      atomic.Int64 // numbers the workers' log files
+	coordinators atomic.Int64 // numbers the background coordinators' log files
 }
 
 // NewFleet creates and initialises a fleet (coordinator init).
@@ -151,17 +152,19 @@ func (f *Fleet) run(bin string, args ...string) Result {
 	return Result{Code: code, Stdout: out.String(), Stderr: errb.String()}
 }
 
-// Proc is a background worker process.
+// Proc is a background process of one of the binaries: a worker, or a
+// long-running coordinator command such as serve.
 type Proc struct {
-	Cmd     *exec.Cmd
-	LogPath string
-	done    chan struct{}
-	err     error
+	Cmd        *exec.Cmd
+	LogPath    string // stderr: the JSON log lines
+	StdoutPath string // stdout: results, and a worker's EMF metric lines
+	done       chan struct{}
+	err        error
 }
 
 // StartWorker starts `worker run args...` in the background; its stderr
-// goes to a log file in the fleet's folder. The process is killed at the
-// end of the test if still running.
+// goes to a log file in the fleet's folder, its stdout to another. The
+// process is killed at the end of the test if still running.
 func (f *Fleet) StartWorker(args ...string) *Proc {
 	f.t.Helper()
 	return f.StartWorkerEnv(nil, args...)
@@ -172,17 +175,35 @@ func (f *Fleet) StartWorker(args ...string) *Proc {
 func (f *Fleet) StartWorkerEnv(env []string, args ...string) *Proc {
 	f.t.Helper()
 	n := f.workers.Add(1)
-	logPath := filepath.Join(f.Dir, fmt.Sprintf("worker-%d.log", n))
+	return f.start("worker", fmt.Sprintf("worker-%d", n), env, append([]string{"run"}, args...))
+}
+
+// StartCoordinator starts a long-running coordinator command (`serve`, an
+// `export --wait` to be signalled) in the background, logged like a
+// worker. It is killed at the end of the test if still running.
+func (f *Fleet) StartCoordinator(args ...string) *Proc {
+	f.t.Helper()
+	n := f.coordinators.Add(1)
+	return f.start("coordinator", fmt.Sprintf("coordinator-%d", n), nil, args)
+}
+
+func (f *Fleet) start(bin, name string, env, args []string) *Proc {
+	f.t.Helper()
+	logPath := filepath.Join(f.Dir, name+".log")
+	outPath := filepath.Join(f.Dir, name+".stdout")
 	logf, err := os.Create(logPath)
 	require.NoError(f.t, err)
-	cmd := exec.Command(filepath.Join(f.BinDir, "worker"), append([]string{"run"}, args...)...)
+	outf, err := os.Create(outPath)
+	require.NoError(f.t, err)
+	cmd := exec.Command(filepath.Join(f.BinDir, bin), args...)
 	cmd.Env = append(f.Env(), env...)
-	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Stdout, cmd.Stderr = outf, logf
 	require.NoError(f.t, cmd.Start())
-	p := &Proc{Cmd: cmd, LogPath: logPath, done: make(chan struct{})}
+	p := &Proc{Cmd: cmd, LogPath: logPath, StdoutPath: outPath, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		logf.Close()
+		outf.Close()
 		close(p.done)
 	}()
 	f.t.Cleanup(func() {
@@ -196,17 +217,17 @@ func (f *Fleet) StartWorkerEnv(env []string, args ...string) *Proc {
 	return p
 }
 
-// Signal sends sig to the worker.
+// Signal sends sig to the process.
 func (p *Proc) Signal(sig syscall.Signal) error { return p.Cmd.Process.Signal(sig) }
 
-// Wait waits up to d for the worker to exit and returns its exit code
+// Wait waits up to d for the process to exit and returns its exit code
 // (-1 if killed by a signal); it fails the test on timeout.
 func (p *Proc) Wait(t testing.TB, d time.Duration) int {
 	t.Helper()
 	select {
 	case <-p.done:
 	case <-time.After(d):
-		t.Fatalf("worker %d did not exit within %s", p.Cmd.Process.Pid, d)
+		t.Fatalf("%s %d did not exit within %s", filepath.Base(p.Cmd.Path), p.Cmd.Process.Pid, d)
 	}
 	return p.Cmd.ProcessState.ExitCode()
 }
@@ -221,9 +242,15 @@ func (p *Proc) Exited() bool {
 	}
 }
 
-// Log returns the worker's log so far.
+// Log returns the process's log (stderr) so far.
 func (p *Proc) Log() string {
 	b, _ := os.ReadFile(p.LogPath)
+	return string(b)
+}
+
+// Stdout returns what the process printed on stdout so far.
+func (p *Proc) Stdout() string {
+	b, _ := os.ReadFile(p.StdoutPath)
 	return string(b)
 }
 
@@ -237,7 +264,14 @@ func tail(b []byte, n int) string {
 // CreateTable creates and fills a sample table of n items.
 func (f *Fleet) CreateTable(n int) string {
 	f.t.Helper()
-	name := f.Name + "-src"
+	return f.CreateTableNamed("src", n)
+}
+
+// CreateTableNamed is CreateTable for a fleet that needs more than one
+// table: each suffix names another (the fleet's name, a dash, suffix).
+func (f *Fleet) CreateTableNamed(suffix string, n int) string {
+	f.t.Helper()
+	name := f.Name + "-" + suffix
 	ctx := context.Background()
 	require.NoError(f.t, sampledata.CreateTable(ctx, f.Clients.DynamoDB, name))
 	require.NoError(f.t, sampledata.Fill(ctx, f.Clients.DynamoDB, name, n, 100, 8, nil))
@@ -573,7 +607,7 @@ func (f *Fleet) ControlRows() int {
 	return int(out.Count)
 }
 
-// Events parses the worker's JSON log lines whose msg is msg ("" for all).
+// Events parses the process's JSON log lines whose msg is msg ("" for all).
 func (p *Proc) Events(msg string) []map[string]any {
 	var out []map[string]any
 	for _, line := range strings.Split(p.Log(), "\n") {
@@ -600,7 +634,7 @@ func (p *Proc) WaitEvent(t testing.TB, msg string, d time.Duration, match func(m
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("worker %d logged no %q within %s", p.Cmd.Process.Pid, msg, d)
+			t.Fatalf("%s %d logged no %q within %s", filepath.Base(p.Cmd.Path), p.Cmd.Process.Pid, msg, d)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -350,7 +350,7 @@ func (c *Consumer) run(ctx context.Context, m queue.Message, exp *export.Export,
 	// of all shares cannot pass the cap however many workers start at
 	// once. Heartbeats then re-divide it among live leases.
 	pace := pacer.New(exp.ReadShare(exp.Unfinished()))
-	prog := &progress{pacer: pace, units: seg.ReadUnits}
+	prog := &progress{pacer: pace, units: seg.ReadUnits, reported: seg.ItemCount}
 	prog.read.Store(seg.ItemCount)
 	hbDone := make(chan struct{})
 	go func() {
@@ -363,6 +363,10 @@ func (c *Consumer) run(ctx context.Context, m queue.Message, exp *export.Export,
 	cause := context.Cause(segCtx)
 	cancel(nil)
 	<-hbDone
+	// What the run read since the last heartbeat: a segment that ends
+	// between two heartbeats (all of them, when it takes less than one)
+	// would otherwise never report its last items.
+	c.Metrics.Items(exp.ExportID, prog.unreported(prog.read.Load()))
 	// Hand-back calls get their own short budget: the work context may be
 	// the thing that just ended.
 	bg, stop := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -434,6 +438,19 @@ type progress struct {
 	read  atomic.Int64
 	mu    sync.Mutex
 	units float64
+	// reported is the read count already given to the metrics, by
+	// heartbeats and then by run once the heartbeat has stopped.
+	reported int64
+}
+
+// unreported returns the items read (read: the cumulative count) since
+// the last call, and remembers read as reported.
+func (p *progress) unreported(read int64) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := read - p.reported
+	p.reported = read
+	return n
 }
 
 func (p *progress) Wait(ctx context.Context) error { return p.pacer.Wait(ctx) }

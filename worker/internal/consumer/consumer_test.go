@@ -4,8 +4,11 @@ package consumer_test
 // each message, end to end through Run, in a second or two of real time.
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,6 +23,7 @@ import (
 	"github.com/ddbfleet/ddbfleet/shared/fault"
 	"github.com/ddbfleet/ddbfleet/shared/queue"
 	"github.com/ddbfleet/ddbfleet/worker/internal/consumer"
+	"github.com/ddbfleet/ddbfleet/worker/internal/metrics"
 	"github.com/ddbfleet/ddbfleet/worker/internal/segexport"
 )
 
@@ -212,4 +216,67 @@ func TestLoopAbandonsASegmentWhoseLeaseWasLost(t *testing.T) {
 	require.NoError(t, <-done)
 	require.Zero(t, l.settle.n.Load(), "a lost lease settles nothing")
 	require.Equal(t, 1, l.backlog(), "the new owner's message is not deleted")
+}
+
+// itemsExported flushes em and sums the ItemsExported of export id over
+// the EMF lines it printed.
+func itemsExported(t *testing.T, em *metrics.Emitter, out *bytes.Buffer, id string) int64 {
+	t.Helper()
+	require.NoError(t, em.Flush())
+	var sum int64
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var v struct {
+			ExportID      string `json:"ExportId"`
+			ItemsExported *int64
+		}
+		require.NoError(t, json.Unmarshal([]byte(line), &v), line)
+		if v.ExportID == id && v.ItemsExported != nil {
+			sum += *v.ItemsExported
+		}
+	}
+	return sum
+}
+
+func TestItemsExportedCountsWhatASegmentReadAfterItsLastHeartbeat(t *testing.T) {
+	// Each run is over long before its first heartbeat (a third of the 3 s
+	// lease): only the report at the end of the run can count its items.
+	l := newLoop(t, func(_ context.Context, job segexport.Job) error {
+		job.Read.Store(int64(100 + job.Segment.Segment))
+		return nil
+	})
+	var out bytes.Buffer
+	l.cons.Metrics = metrics.New(&out, nil, 0)
+	l.export(3)
+	require.NoError(t, l.cons.Run(l.ctx))
+	require.EqualValues(t, 100+101+102, itemsExported(t, l.cons.Metrics, &out, "exp"))
+}
+
+func TestItemsExportedCountsEachItemOnceAcrossHeartbeats(t *testing.T) {
+	var l *loop
+	l = newLoop(t, func(ctx context.Context, job segexport.Job) error {
+		job.Read.Store(40)
+		// Wait for a heartbeat to carry the 40 (it reports to the metrics
+		// before it writes the control table), then read 60 more.
+		for {
+			segs, err := l.store.ListSegments(ctx, "exp")
+			if err == nil && segs[0].LiveItems == 40 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fault.Permanent(errors.New("no heartbeat within the test's time"))
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		job.Read.Store(100)
+		return nil
+	})
+	var out bytes.Buffer
+	l.cons.Metrics = metrics.New(&out, nil, 0)
+	l.export(1)
+	require.NoError(t, l.cons.Run(l.ctx))
+	require.EqualValues(t, 100, itemsExported(t, l.cons.Metrics, &out, "exp"))
 }

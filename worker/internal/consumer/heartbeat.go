@@ -17,7 +17,6 @@ import (
 func (c *Consumer) heartbeat(ctx context.Context, stop context.CancelCauseFunc, lease export.Lease, m queue.Message, pace *pacer.Pacer, prog *progress, log *zap.Logger) {
 	t := c.Clock.NewTicker(c.Config.LeaseDuration / 3)
 	defer t.Stop()
-	reported := prog.read.Load()
 	for {
 		select {
 		case <-ctx.Done():
@@ -25,8 +24,7 @@ func (c *Consumer) heartbeat(ctx context.Context, stop context.CancelCauseFunc, 
 		case <-t.C():
 		}
 		now := prog.now()
-		c.Metrics.Items(lease.ExportID, now.Items-reported)
-		reported = now.Items
+		c.Metrics.Items(lease.ExportID, prog.unreported(now.Items))
 		err := c.Store.Heartbeat(ctx, lease, c.Config.LeaseDuration, now)
 		if export.IsLeaseLost(err) {
 			stop(err)

@@ -44,6 +44,9 @@ func App() *cli.App {
 				&cli.IntFlag{Name: "upload-part-size-mib", Value: 8, EnvVars: []string{"DDBFLEET_UPLOAD_PART_SIZE_MIB"}, Usage: "S3 multipart chunk size; memory ≈ concurrency × (upload-concurrency+1) × this"},
 				&cli.IntFlag{Name: "upload-concurrency", Value: 2, EnvVars: []string{"DDBFLEET_UPLOAD_CONCURRENCY"}, Usage: "multipart chunks uploaded at once per part file"},
 				&cli.BoolFlag{Name: "metrics", Value: metrics.EnabledByDefault(os.Getenv), EnvVars: []string{"DDBFLEET_METRICS"}, Usage: "print CloudWatch Embedded Metric Format lines on stdout once a minute (default: on in ECS)"},
+				// Hidden: CloudWatch's resolution is a minute, so only tests
+				// (which want several lines in seconds) print more often.
+				&cli.DurationFlag{Name: "metrics-interval", Value: metrics.DefaultInterval, Hidden: true, Usage: "how often --metrics prints"},
 				&cli.DurationFlag{Name: "retry-budget", Value: fault.DefaultPolicy.MaxElapsed, EnvVars: []string{"DDBFLEET_RETRY_BUDGET"}, Usage: "how long a failing AWS call is retried before the segment attempt fails (it is then retried from its checkpoint)"},
 			},
 			Action: run,
@@ -115,6 +118,8 @@ func parseRun(c *cli.Context) (runConfig, error) {
 		return runConfig{}, fault.Invalidf("--upload-concurrency %d: want 1 to %d", uploads, maxUploadConcurrency)
 	case budget < time.Second || budget > maxRetryBudget:
 		return runConfig{}, fault.Invalidf("--retry-budget %s: want 1s to %s", budget, maxRetryBudget)
+	case c.Duration("metrics-interval") < time.Second:
+		return runConfig{}, fault.Invalidf("--metrics-interval %s: want at least 1s", c.Duration("metrics-interval"))
 	}
 	policy := fault.DefaultPolicy
 	policy.MaxElapsed = budget
@@ -176,7 +181,7 @@ func run(c *cli.Context) error {
 	if c.Bool("metrics") {
 		// EMF lines on stdout: the ECS log driver ships them to CloudWatch
 		// Logs, which turns them into metrics with no agent.
-		cons.Metrics = metrics.New(os.Stdout, time.Now, 0)
+		cons.Metrics = metrics.New(os.Stdout, time.Now, c.Duration("metrics-interval"))
 		if err := cons.Metrics.Start(ctx); err != nil {
 			return fleetcli.Failed(err)
 		}

@@ -177,8 +177,13 @@
   function drawCharts(v) {
     var items = v.rates.map(function (r) { return { t: new Date(r.time), y: r.itemsPerSecond }; });
     var units = v.rates.map(function (r) { return { t: new Date(r.time), y: r.readUnitsPerSecond }; });
-    drawChart($("chart-items"), items, { cls: "items", unit: "items/s" });
-    drawChart($("chart-rcu"), units, { cls: "rcu", unit: "RCU/s", cap: v.readCapacityCap });
+    // A rate is the average since the sample before it. With only one
+    // (an export's first minutes: one recorded sample and the live
+    // point) the chart draws it over that interval, rather than as a
+    // lone vertex the line cannot show.
+    var from = v.rates.length === 1 && v.history.length >= 2 ? new Date(v.history[v.history.length - 2].time) : null;
+    drawChart($("chart-items"), items, { cls: "items", unit: "items/s", from: from });
+    drawChart($("chart-rcu"), units, { cls: "rcu", unit: "RCU/s", cap: v.readCapacityCap, from: from });
   }
 
   // niceCeil rounds a maximum up to 1, 2 or 5 times a power of ten, so the
@@ -200,6 +205,8 @@
     var W = 640, H = 220, L = 52, R = 14, T = 14, B = 28;
     while (node.firstChild) node.removeChild(node.firstChild);
     var cap = opt.cap > 0 ? opt.cap : 0;
+    var n = pts.length;
+    if (n === 1 && opt.from && opt.from < pts[0].t) pts = [{ t: opt.from, y: pts[0].y }, pts[0]];
     var ymax = cap;
     pts.forEach(function (p) { ymax = Math.max(ymax, p.y); });
     ymax = niceCeil(ymax * 1.08);
@@ -234,8 +241,8 @@
     var line = pts.map(function (p) { return x(p.t.getTime()).toFixed(1) + "," + y(p.y).toFixed(1); });
     var area = line.concat([x(t1).toFixed(1) + "," + y(0).toFixed(1), x(t0).toFixed(1) + "," + y(0).toFixed(1)]);
     node.appendChild(svg("polygon", { "class": "area " + opt.cls, points: area.join(" ") }));
-    node.appendChild(svg("polyline", { "class": "series " + opt.cls, points: line.join(" "), "data-points": String(pts.length) }));
-    node.setAttribute("data-points", String(pts.length));
+    node.appendChild(svg("polyline", { "class": "series " + opt.cls, points: line.join(" "), "data-points": String(n) }));
+    node.setAttribute("data-points", String(n));
   }
 
   function startJobPage(main) {
