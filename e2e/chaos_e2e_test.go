@@ -237,8 +237,9 @@ func TestPoisonSegmentIsDeadLetteredThenRetried(t *testing.T) {
 	// Like ECS, restart the worker whenever the poison segment kills it.
 	var result fleet.Result
 	crashes := 0
+	var w *fleet.Proc
 	for done := false; !done; {
-		w := f.StartWorkerEnv(crashy, "--lease-duration", "3s", "--concurrency", "1")
+		w = f.StartWorkerEnv(crashy, "--lease-duration", "3s", "--concurrency", "1")
 		for !w.Exited() && !done {
 			select {
 			case result = <-waiting:
@@ -260,6 +261,12 @@ func TestPoisonSegmentIsDeadLetteredThenRetried(t *testing.T) {
 	require.EqualValues(t, 1, failed[0].(map[string]any)["segment"])
 	require.Contains(t, failed[0].(map[string]any)["lastError"], "dead-letter queue")
 
+	// Like ECS replacing a crashing task with a fixed one: the last
+	// crash-injected worker must not take the retried segment.
+	if !w.Exited() {
+		require.NoError(t, w.Signal(syscall.SIGKILL))
+		require.Eventually(t, w.Exited, 10*time.Second, 50*time.Millisecond)
+	}
 	f.StartWorker("--exit-when-idle", "5s", "--lease-duration", "3s")
 	r := f.Coordinator("retry", "--export-id", id)
 	require.Equal(t, 0, r.Code, r.Stderr)

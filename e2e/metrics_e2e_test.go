@@ -169,6 +169,8 @@ func TestWorkerMetricsMatchTheExport(t *testing.T) {
 	t.Logf("%d EMF lines (and %d commit latencies) over %s: %v", lines, latencies, ended.Sub(started).Round(time.Second), sum)
 	require.Greater(t, lines, 1, "a 1 s interval over a run of several seconds prints more than one line")
 	require.EqualValues(t, items, sum["ItemsExported"], "ItemsExported sums to the table's items (no retries here)")
+	require.EqualValues(t, st["bytes"], sum["BytesExported"], "BytesExported sums to the bytes the export committed")
+	require.GreaterOrEqual(t, latencies, segments, "a commit latency for every commit, at least one per segment")
 	require.GreaterOrEqual(t, sum["SegmentsClaimed"], float64(segments))
 	require.EqualValues(t, segments, sum["SegmentsDone"])
 	require.EqualValues(t, 0, sum["SegmentsFailed"])

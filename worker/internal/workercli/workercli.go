@@ -13,6 +13,7 @@ import (
 
 	"github.com/ddbfleet/ddbfleet/shared/awsclient"
 	"github.com/ddbfleet/ddbfleet/shared/controltable"
+	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
 	"github.com/ddbfleet/ddbfleet/shared/fleetcli"
 	"github.com/ddbfleet/ddbfleet/shared/lifecycle"
@@ -164,19 +165,20 @@ func run(c *cli.Context) error {
 	protect := ecsprotect.FromEnv(log, nil)
 	protect.Start(context.WithoutCancel(ctx))
 	defer protect.Stop()
+	exporter := &segexport.Exporter{
+		Scan: clients.DynamoDB, Commit: store, Objects: buckets, Log: log,
+		LeaseDuration: cfg.LeaseDuration, DefaultPageSize: rc.pageSize,
+		CompressionLevel: rc.compressionLevel, Retry: policy,
+	}
 	cons := &consumer.Consumer{
-		Config:  cfg,
-		ID:      consumer.DefaultID(),
-		Queue:   q,
-		Store:   store,
-		Settler: life,
-		Exporter: &segexport.Exporter{
-			Scan: clients.DynamoDB, Commit: store, Objects: buckets, Log: log,
-			LeaseDuration: cfg.LeaseDuration, DefaultPageSize: rc.pageSize,
-			CompressionLevel: rc.compressionLevel, Retry: policy,
-		},
-		Protect: protect,
-		Log:     log,
+		Config:   cfg,
+		ID:       consumer.DefaultID(),
+		Queue:    q,
+		Store:    store,
+		Settler:  life,
+		Exporter: exporter,
+		Protect:  protect,
+		Log:      log,
 	}
 	if c.Bool("metrics") {
 		// EMF lines on stdout: the ECS log driver ships them to CloudWatch
@@ -186,6 +188,7 @@ func run(c *cli.Context) error {
 			return fleetcli.Failed(err)
 		}
 		defer cons.Metrics.Stop()
+		exporter.Commit = measuredCommits{Committer: exporter.Commit, m: cons.Metrics}
 	}
 	// Every worker rescues every active export once a lease, so the fleet
 	// heals itself when no coordinator waits.
@@ -196,4 +199,31 @@ func run(c *cli.Context) error {
 		return fleetcli.Failed(err)
 	}
 	return nil
+}
+
+// measuredCommits reports what each commit records (bytes, latency) to the
+// metrics emitter, around the control table's commits.
+type measuredCommits struct {
+	segexport.Committer
+	m *metrics.Emitter
+}
+
+func (c measuredCommits) CommitPart(ctx context.Context, l export.Lease, p export.Part, cp export.Checkpoint, lease time.Duration) error {
+	start := time.Now()
+	err := c.Committer.CommitPart(ctx, l, p, cp, lease)
+	c.m.CommitLatency(l.ExportID, time.Since(start))
+	if err == nil {
+		c.m.Bytes(l.ExportID, p.Bytes)
+	}
+	return err
+}
+
+func (c measuredCommits) CompleteSegment(ctx context.Context, l export.Lease, last *export.Part, cp export.Checkpoint) error {
+	start := time.Now()
+	err := c.Committer.CompleteSegment(ctx, l, last, cp)
+	c.m.CommitLatency(l.ExportID, time.Since(start))
+	if err == nil && last != nil {
+		c.m.Bytes(l.ExportID, last.Bytes)
+	}
+	return err
 }
