@@ -300,6 +300,7 @@ func TestLocalStackRescueRequeuesAnExpiredLease(t *testing.T) {
 	rep, err = e.rescue(x.ExportID, time.Minute, nil)
 	require.NoError(t, err)
 	require.Equal(t, []int{0}, rep.Requeued)
+	require.Equal(t, []int{2}, rep.Resent, "segment 2 waited with no message anywhere (this test never enqueued it)")
 	seg, err := e.store.GetSegment(e.ctx, x.ExportID, 0)
 	require.NoError(t, err)
 	require.Equal(t, export.SegmentPending, seg.State)
@@ -308,9 +309,11 @@ func TestLocalStackRescueRequeuesAnExpiredLease(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, export.SegmentRunning, live.State)
 
-	msgs := receiveAll(t, e.ctx, e.work, 1)
-	require.Len(t, msgs, 1, "a fresh message for the segment")
-	require.Equal(t, queue.Task{ExportID: x.ExportID, Segment: 0, TotalSegments: 3}, msgs[0].Task)
+	msgs := receiveAll(t, e.ctx, e.work, 2)
+	require.Len(t, msgs, 2, "a fresh message for the abandoned segment and one for the never-sent one")
+	tasks := []queue.Task{msgs[0].Task, msgs[1].Task}
+	require.Contains(t, tasks, queue.Task{ExportID: x.ExportID, Segment: 0, TotalSegments: 3})
+	require.Contains(t, tasks, queue.Task{ExportID: x.ExportID, Segment: 2, TotalSegments: 3})
 
 	// The next worker resumes where the dead one stopped.
 	seg2, l2, err := e.store.ClaimSegment(e.ctx, x.ExportID, 0, "next-worker", lease)
