@@ -95,6 +95,40 @@ type exportRow struct {
 	SSE                  string            `dynamodbav:"sse,omitempty"`
 	SSEKMSKeyID          string            `dynamodbav:"sseKmsKeyId,omitempty"`
 	StorageClass         string            `dynamodbav:"storageClass,omitempty"`
+	// Restore jobs only (see export.Export.Kind); "kind" is the row's
+	// type, so the job's kind is jobKind.
+	JobKind          string           `dynamodbav:"jobKind,omitempty"`
+	RestoreFrom      string           `dynamodbav:"restoreFrom,omitempty"`
+	RestoreFiles     []restoreFileRow `dynamodbav:"restoreFiles,omitempty"`
+	RestoreCondition string           `dynamodbav:"restoreCondition,omitempty"`
+	WriteCapacityCap float64          `dynamodbav:"writeCapacityCap,omitempty"`
+	HashKey          string           `dynamodbav:"hashKey,omitempty"`
+}
+
+// restoreFileRow is one export.RestoreFile, in the job row: a job row
+// holds a few thousand files within DynamoDB's 400 KB item limit.
+type restoreFileRow struct {
+	Key         string `dynamodbav:"key"`
+	Items       int64  `dynamodbav:"items"`
+	MD5         string `dynamodbav:"md5"`
+	Bytes       int64  `dynamodbav:"bytes"`
+	Compression string `dynamodbav:"compression,omitempty"`
+}
+
+func restoreFileRows(fs []export.RestoreFile) []restoreFileRow {
+	var out []restoreFileRow
+	for _, f := range fs {
+		out = append(out, restoreFileRow{Key: f.Key, Items: f.Items, MD5: f.MD5, Bytes: f.Bytes, Compression: string(f.Compression)})
+	}
+	return out
+}
+
+func (r *exportRow) restoreFiles() []export.RestoreFile {
+	var out []export.RestoreFile
+	for _, f := range r.RestoreFiles {
+		out = append(out, export.RestoreFile{Key: f.Key, Items: f.Items, MD5: f.MD5, Bytes: f.Bytes, Compression: datafile.Compression(f.Compression)})
+	}
+	return out
 }
 
 const exprValuesAttr = "exprValues"
@@ -113,6 +147,8 @@ func (r *exportRow) toExport() *export.Export {
 		FilterExpression: r.FilterExpression, ProjectionExpression: r.ProjectionExpression,
 		ExpressionAttributeNames: r.ExprNames,
 		Objects:                  export.ObjectOptions{SSE: r.SSE, SSEKMSKeyID: r.SSEKMSKeyID, StorageClass: r.StorageClass},
+		Kind:                     export.Kind(r.JobKind), RestoreFrom: r.RestoreFrom, RestoreFiles: r.restoreFiles(),
+		RestoreCondition: export.Condition(r.RestoreCondition), WriteCapacityCap: r.WriteCapacityCap, HashKey: r.HashKey,
 	}
 }
 

@@ -34,6 +34,8 @@ func (s *Dynamo) CreateExport(ctx context.Context, e *export.Export) error {
 		FilterExpression: e.FilterExpression, ProjectionExpression: e.ProjectionExpression,
 		ExprNames: e.ExpressionAttributeNames,
 		SSE:       e.Objects.SSE, SSEKMSKeyID: e.Objects.SSEKMSKeyID, StorageClass: e.Objects.StorageClass,
+		JobKind: string(e.Kind), RestoreFrom: e.RestoreFrom, RestoreFiles: restoreFileRows(e.RestoreFiles),
+		RestoreCondition: string(e.RestoreCondition), WriteCapacityCap: e.WriteCapacityCap, HashKey: e.HashKey,
 	}
 	if row.Format == string(datafile.DynamoDBJSON) {
 		row.Format = ""

@@ -100,6 +100,7 @@ func copyExport(e *export.Export) *export.Export {
 	c := *e
 	c.ExpressionAttributeNames = maps.Clone(e.ExpressionAttributeNames)
 	c.ExpressionAttributeValues = maps.Clone(e.ExpressionAttributeValues)
+	c.RestoreFiles = slices.Clone(e.RestoreFiles)
 	return &c
 }
 

@@ -95,6 +95,9 @@ type Consumer struct {
 	Store    Store
 	Settler  Settler
 	Exporter Runner
+	// Restorer runs the units of restore jobs (export.KindRestore);
+	// *segrestore.Restorer implements it.
+	Restorer Runner
 	Protect  Protector
 	Metrics  *metrics.Emitter // nil: no metrics
 	Log      *zap.Logger
@@ -357,7 +360,11 @@ func (c *Consumer) run(ctx context.Context, m queue.Message, exp *export.Export,
 		defer close(hbDone)
 		c.heartbeat(segCtx, cancel, lease, m, pace, prog, log)
 	}()
-	res, runErr := c.Exporter.Run(segCtx, segexport.Job{
+	runner := c.Exporter
+	if exp.IsRestore() {
+		runner = c.Restorer
+	}
+	res, runErr := runner.Run(segCtx, segexport.Job{
 		Export: exp, Segment: seg, Lease: lease, Drain: drain, Pacer: c.Metrics.Pacer(exp.ExportID, prog), Read: &prog.read,
 	})
 	cause := context.Cause(segCtx)

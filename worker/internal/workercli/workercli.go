@@ -118,8 +118,9 @@ func run(c *cli.Context) error {
 			LeaseDuration: cfg.LeaseDuration, DefaultPageSize: c.Int("scan-page-size"),
 			CompressionLevel: c.Int("compression-level"), Retry: policy,
 		},
-		Protect: ecsprotect.FromEnv(log),
-		Log:     log,
+		Restorer: newRestorer(clients.DynamoDB, store, buckets, log, cfg.LeaseDuration, policy),
+		Protect:  ecsprotect.FromEnv(log),
+		Log:      log,
 	}
 	if c.Bool("metrics") {
 		// EMF lines on stdout: the ECS log driver ships them to CloudWatch
