@@ -1,0 +1,262 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ddbfleet/ddbfleet/internal/testkit/fleet"
+	"github.com/ddbfleet/ddbfleet/internal/testkit/sampledata"
+)
+
+// trickyItem is sampledata's item (38-digit numbers, 1E-130, binary with 0
+// and 255, sets, nested maps and lists, empty strings and lists) plus
+// binary of every byte, binary nested in maps and lists (what dynamodump
+// double-encodes) and, for a few, an item near DynamoDB's 400 KB limit.
+func trickyItem(i int) map[string]types.AttributeValue {
+	item := sampledata.Item(i, 0)
+	every := make([]byte, 256)
+	for b := range every {
+		every[b] = byte(b)
+	}
+	item["every"] = &types.AttributeValueMemberB{Value: every}
+	item["nested"] = &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+		"bin":   &types.AttributeValueMemberB{Value: []byte{0, 1, 2, 255}},
+		"list":  &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberB{Value: []byte{254, 0}}}},
+		"empty": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{}},
+	}}
+	if i%97 == 0 {
+		item["big"] = &types.AttributeValueMemberS{Value: strings.Repeat("x", 390_000)}
+	}
+	return item
+}
+
+func startRestoreWorkers(f *fleet.Fleet, n int, env ...string) []*fleet.Proc {
+	var ps []*fleet.Proc
+	for range n {
+		ps = append(ps, f.StartWorkerEnv(env, "--exit-when-idle", "8s", "--lease-duration", "5s", "--concurrency", "3"))
+	}
+	return ps
+}
+
+func exportTable(t *testing.T, f *fleet.Fleet, table string, args ...string) string {
+	res := f.Coordinator(append([]string{"export", "--table", table, "--bucket", f.Bucket, "--prefix", "bk", "--wait"}, args...)...)
+	require.Equal(t, 0, res.Code, res.Stderr)
+	return "s3://" + f.Bucket + "/" + exportRoot("bk", strings.TrimSpace(res.Stdout))
+}
+
+func requireEmpty(t *testing.T, f *fleet.Fleet, table string) {
+	out, err := f.Clients.DynamoDB.Scan(context.Background(), &dynamodb.ScanInput{TableName: &table, Limit: aws.Int32(1)})
+	require.NoError(t, err)
+	require.Empty(t, out.Items, "nothing may be written to %s", table)
+}
+
+func TestRestoreRoundTripOfEveryType(t *testing.T) {
+	f := fleet.NewFleet(t)
+	src := f.Name + "-src"
+	ctx := context.Background()
+	require.NoError(t, sampledata.CreateTable(ctx, f.Clients.DynamoDB, src))
+	require.NoError(t, sampledata.FillWith(ctx, f.Clients.DynamoDB, src, 600, 4, trickyItem, nil))
+	startRestoreWorkers(f, 2)
+	from := exportTable(t, f, src, "--segments", "4", "--part-size-bytes", "200000")
+
+	dst := f.Name + "-dst"
+	res := f.Coordinator("restore", "--from", from, "--table", dst, "--create-table-from-export", "--wait")
+	require.Equal(t, 0, res.Code, res.Stderr)
+	id := strings.TrimSpace(res.Stdout)
+	require.NotContains(t, id, "\n")
+
+	want, got := f.ScanTable(src), f.ScanTable(dst)
+	require.Len(t, got, 600)
+	for k, v := range want {
+		require.Equal(t, v, got[k], "item %s", k)
+	}
+	st := f.StatusJSON(id)
+	require.Equal(t, "restore", st["kind"])
+	require.Equal(t, "COMPLETED", st["state"])
+	require.EqualValues(t, 600, st["itemsWritten"])
+	require.EqualValues(t, 0, st["itemsKept"])
+}
+
+func TestRestoreConditionNotExistsKeepsItems(t *testing.T) {
+	f := fleet.NewFleet(t)
+	src := f.CreateTable(300)
+	startRestoreWorkers(f, 1)
+	from := exportTable(t, f, src, "--segments", "2")
+
+	dst := f.Name + "-dst"
+	ctx := context.Background()
+	require.NoError(t, sampledata.CreateTable(ctx, f.Clients.DynamoDB, dst))
+	// 50 items already in the target, with changed values.
+	require.NoError(t, sampledata.FillWith(ctx, f.Clients.DynamoDB, dst, 50, 2, func(i int) map[string]types.AttributeValue {
+		it := sampledata.Item(i, 0)
+		it["name"] = &types.AttributeValueMemberS{Value: "changed"}
+		return it
+	}, nil))
+	res := f.Coordinator("restore", "--from", from, "--table", dst, "--condition", "not-exists", "--wait")
+	require.Equal(t, 0, res.Code, res.Stderr)
+	id := strings.TrimSpace(res.Stdout)
+	got := f.ScanTable(dst)
+	require.Len(t, got, 300)
+	changed := 0
+	for _, v := range got {
+		if strings.Contains(v, `"changed"`) {
+			changed++
+		}
+	}
+	require.Equal(t, 50, changed, "existing items stay as they were")
+	st := f.StatusJSON(id)
+	require.EqualValues(t, 50, st["itemsKept"])
+	require.EqualValues(t, 250, st["itemsWritten"])
+}
+
+func TestRestoreResumesAfterKill(t *testing.T) {
+	f := fleet.NewFleet(t)
+	src := f.CreateTable(4000)
+	startRestoreWorkers(f, 1)
+	from := exportTable(t, f, src, "--segments", "4")
+	dst := f.Name + "-dst"
+
+	env := []string{"DDBFLEET_RESTORE_CHECKPOINT_ITEMS=50"}
+	w := f.StartWorkerEnv(env, "--lease-duration", "4s", "--concurrency", "4", "--log-level", "debug")
+	res := f.Coordinator("restore", "--from", from, "--table", dst, "--create-table-from-export")
+	require.Equal(t, 0, res.Code, res.Stderr)
+	id := strings.TrimSpace(res.Stdout)
+	w.WaitEvent(t, "restore checkpoint", time.Minute, nil)
+	require.NoError(t, w.Signal(syscall.SIGKILL))
+	w.Wait(t, 10*time.Second)
+
+	w2 := f.StartWorkerEnv(env, "--exit-when-idle", "10s", "--lease-duration", "4s", "--concurrency", "4")
+	st := f.WaitState(id, "COMPLETED", 3*time.Minute)
+	require.EqualValues(t, 4000, st["itemsWritten"])
+	want, got := f.ScanTable(src), f.ScanTable(dst)
+	require.Equal(t, want, got)
+	require.NotEmpty(t, w2.Events("resuming file from checkpoint"), "a file resumed mid-file")
+}
+
+// nativeExport writes an export as DynamoDB's native Export to S3 lays it
+// out: gzip'd {"Item":…} lines, manifest-files.json, manifest-summary.json.
+func nativeExport(t *testing.T, f *fleet.Fleet, id, format string, files [][]string) string {
+	ctx := context.Background()
+	root := "native/AWSDynamoDB/" + id + "/"
+	put := func(key string, body []byte) {
+		_, err := f.Clients.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: &f.Bucket, Key: aws.String(key), Body: bytes.NewReader(body)})
+		require.NoError(t, err)
+	}
+	var manifestLines bytes.Buffer
+	total := 0
+	for i, lines := range files {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		for _, l := range lines {
+			_, _ = io.WriteString(zw, l+"\n")
+		}
+		require.NoError(t, zw.Close())
+		sum := md5.Sum(buf.Bytes())
+		key := fmt.Sprintf("%sdata/file%d.json.gz", root, i)
+		put(key, buf.Bytes())
+		line, _ := json.Marshal(map[string]any{"itemCount": len(lines), "md5Checksum": base64.StdEncoding.EncodeToString(sum[:]), "etag": "x", "dataFileS3Key": key})
+		manifestLines.Write(append(line, '\n'))
+		total += len(lines)
+	}
+	put(root+"manifest-files.json", manifestLines.Bytes())
+	summary, _ := json.Marshal(map[string]any{"version": "2020-06-30", "exportArn": "arn:aws:dynamodb:us-east-1:000000000000:table/gone/export/" + id,
+		"tableArn": "arn:aws:dynamodb:us-east-1:000000000000:table/gone", "s3Bucket": f.Bucket, "s3Prefix": "native",
+		"manifestFilesS3Key": root + "manifest-files.json", "itemCount": total, "outputFormat": format})
+	put(root+"manifest-summary.json", summary)
+	return "s3://" + f.Bucket + "/" + root
+}
+
+func nativeLines(from, n int) []string {
+	var out []string
+	for i := from; i < from+n; i++ {
+		out = append(out, fmt.Sprintf(`{"Item":{"pk":{"S":"user#%08d"},"sk":{"N":"%d"},"b":{"B":"AP8="},"m":{"M":{"x":{"B":"AQI="}}},"n":{"N":"12345678901234567890123456789012345678"}}}`, i, i%7))
+	}
+	return out
+}
+
+func TestRestoreOfNativeLayoutExport(t *testing.T) {
+	f := fleet.NewFleet(t)
+	from := nativeExport(t, f, "01700000000000-abcdef01", "DYNAMODB_JSON", [][]string{nativeLines(0, 40), nativeLines(40, 25)})
+	dst := f.Name + "-dst"
+	require.NoError(t, sampledata.CreateTable(context.Background(), f.Clients.DynamoDB, dst))
+	startRestoreWorkers(f, 1)
+	res := f.Coordinator("restore", "--from", from, "--table", dst, "--wait")
+	require.Equal(t, 0, res.Code, res.Stderr)
+	got := f.ScanTable(dst)
+	require.Len(t, got, 65)
+	require.Contains(t, got["user#00000003|3"], `"AP8="`)
+	require.Contains(t, got["user#00000003|3"], `"AQI="`)
+}
+
+func TestRestoreRefusesBadInput(t *testing.T) {
+	f := fleet.NewFleet(t)
+	ctx := context.Background()
+	dst := f.Name + "-dst"
+	require.NoError(t, sampledata.CreateTable(ctx, f.Clients.DynamoDB, dst))
+
+	// A corrupted data file: valid gzip, one item changed.
+	good := nativeExport(t, f, "01700000000001-corrupt1", "DYNAMODB_JSON", [][]string{nativeLines(0, 10), nativeLines(10, 10)})
+	key := strings.TrimPrefix(good, "s3://"+f.Bucket+"/") + "data/file1.json.gz"
+	lines := nativeLines(10, 10)
+	lines[3] = strings.Replace(lines[3], "AP8=", "AP4=", 1)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = io.WriteString(zw, strings.Join(lines, "\n")+"\n")
+	require.NoError(t, zw.Close())
+	_, err := f.Clients.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: &f.Bucket, Key: &key, Body: bytes.NewReader(buf.Bytes())})
+	require.NoError(t, err)
+
+	plain := nativeExport(t, f, "01700000000002-plainjs1", "JSON", [][]string{{`{"pk":"a","sk":1}`}})
+	parquet := nativeExport(t, f, "01700000000003-parquet1", "PARQUET", nil)
+	native := nativeExport(t, f, "01700000000004-okexport", "DYNAMODB_JSON", [][]string{nativeLines(0, 5)})
+
+	otherKey := f.Name + "-other"
+	_, err = f.Clients.DynamoDB.CreateTable(ctx, &dynamodb.CreateTableInput{TableName: &otherKey, BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: types.KeyTypeHash}}})
+	require.NoError(t, err)
+	require.NoError(t, dynamodb.NewTableExistsWaiter(f.Clients.DynamoDB).Wait(ctx, &dynamodb.DescribeTableInput{TableName: &otherKey}, time.Minute))
+
+	for _, tc := range []struct {
+		name, table, want string
+		args              []string
+	}{
+		{"corrupt file", dst, "file1.json.gz is corrupt", []string{"--from", good}},
+		{"plain JSON", dst, "types are lost", []string{"--from", plain}},
+		{"parquet", dst, "not supported yet", []string{"--from", parquet}},
+		{"not an export", dst, "is not an export", []string{"--from", "s3://" + f.Bucket + "/nothing/AWSDynamoDB/x/"}},
+		{"bad --from", dst, "--from", []string{"--from", "s3://" + f.Bucket + "/nothing/"}},
+		{"missing table", f.Name + "-missing", "does not exist", []string{"--from", native}},
+		{"key schema mismatch", otherKey, "key schema mismatch", []string{"--from", native}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := f.Coordinator(append([]string{"restore", "--table", tc.table}, tc.args...)...)
+			require.Equal(t, 2, res.Code, res.Stderr)
+			require.Contains(t, res.Stderr, tc.want)
+			require.Empty(t, strings.TrimSpace(res.Stdout))
+		})
+	}
+	requireEmpty(t, f, dst)
+	requireEmpty(t, f, otherKey)
+	_, err = f.Clients.DynamoDB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(f.Name + "-missing")})
+	require.Error(t, err, "no table is created")
+	require.Zero(t, f.QueueDepth(), "no work is enqueued")
+}
