@@ -286,7 +286,6 @@ func runRestore(c *cli.Context) error {
 		SegmentsTotal: len(files), StartTime: now, State: export.Pending, EstimatedItems: items,
 		ArgsHash:    plan.ArgsHash("restore", from, target, string(cond), strconv.FormatFloat(wcu, 'g', -1, 64)),
 		RestoreFrom: root, RestoreFiles: files, RestoreCondition: cond, WriteCapacityCap: wcu, HashKey: keys[0].Name,
-		Format: datafile.DynamoDBJSON,
 	}
 	job, _, err = life.Start(ctx, job)
 	if err != nil {
