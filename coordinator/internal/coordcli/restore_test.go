@@ -1,0 +1,53 @@
+package coordcli
+
+import (
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ddbfleet/ddbfleet/shared/fault"
+	"github.com/ddbfleet/ddbfleet/shared/manifest"
+)
+
+func TestParseFrom(t *testing.T) {
+	for in, want := range map[string][2]string{
+		"s3://bkt/AWSDynamoDB/0170-ab/":        {"bkt", "AWSDynamoDB/0170-ab/"},
+		"s3://bkt/a/b/AWSDynamoDB/0170-ab":     {"bkt", "a/b/AWSDynamoDB/0170-ab/"},
+		"s3://my.bucket/p/AWSDynamoDB/x.y_z/": {"my.bucket", "p/AWSDynamoDB/x.y_z/"},
+	} {
+		b, r, err := ParseFrom(in)
+		require.NoError(t, err, in)
+		require.Equal(t, want, [2]string{b, r}, in)
+	}
+	for _, bad := range []string{"", "bkt/AWSDynamoDB/x/", "s3://bkt/p/", "s3://bkt/AWSDynamoDB/x/data/", "s3://bkt/AWSDynamoDB/"} {
+		_, _, err := ParseFrom(bad)
+		require.True(t, fault.IsInvalid(err), bad)
+	}
+}
+
+func TestCheckSummary(t *testing.T) {
+	ok := manifest.Summary{Version: manifest.Version, OutputFormat: "DYNAMODB_JSON"}
+	require.NoError(t, CheckSummary(ok, "x"))
+	for s, want := range map[manifest.Summary]string{
+		{Version: manifest.Version, OutputFormat: "JSON"}:      "types are lost",
+		{Version: manifest.Version, OutputFormat: "PARQUET"}:   "not supported yet",
+		{Version: manifest.Version, OutputFormat: "ION"}:       "cannot be restored",
+		{Version: "2023-08-01", OutputFormat: "DYNAMODB_JSON"}: "incremental",
+		{Version: "", OutputFormat: "DYNAMODB_JSON"}:           "not a full export",
+	} {
+		err := CheckSummary(s, "x")
+		require.True(t, fault.IsInvalid(err))
+		require.ErrorContains(t, err, want)
+	}
+}
+
+func TestCheckItemKey(t *testing.T) {
+	ks := []keyAttr{{"pk", "S"}, {"sk", "N"}}
+	item := map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "a"}, "sk": &types.AttributeValueMemberN{Value: "1"}}
+	require.NoError(t, CheckItemKey(item, ks))
+	item["sk"] = &types.AttributeValueMemberS{Value: "1"}
+	require.ErrorContains(t, CheckItemKey(item, ks), "sk is S, the table wants N")
+	delete(item, "pk")
+	require.ErrorContains(t, CheckItemKey(item, ks), "no key attribute pk")
+}
