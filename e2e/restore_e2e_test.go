@@ -93,6 +93,18 @@ func TestRestoreRoundTripOfEveryType(t *testing.T) {
 	require.Equal(t, "COMPLETED", st["state"])
 	require.EqualValues(t, 600, st["itemsWritten"])
 	require.EqualValues(t, 0, st["itemsKept"])
+
+	v := f.Coordinator("verify", "--export-id", id, "--all-items")
+	require.Equal(t, 0, v.Code, v.Stdout+v.Stderr)
+	require.Contains(t, v.Stdout, "600 items re-read")
+	_, err := f.Clients.DynamoDB.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &dst,
+		Key:              map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "user#00000005"}, "sk": &types.AttributeValueMemberN{Value: "5"}},
+		UpdateExpression: aws.String("SET #n = :v"), ExpressionAttributeNames: map[string]string{"#n": "name"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberS{Value: "tampered"}}})
+	require.NoError(t, err)
+	v = f.Coordinator("verify", "--export-id", id, "--sample", "1000")
+	require.Equal(t, 1, v.Code, v.Stdout+v.Stderr)
+	require.Contains(t, v.Stdout, "user#00000005")
 }
 
 func TestRestoreConditionNotExistsKeepsItems(t *testing.T) {
@@ -125,6 +137,9 @@ func TestRestoreConditionNotExistsKeepsItems(t *testing.T) {
 	st := f.StatusJSON(id)
 	require.EqualValues(t, 50, st["itemsKept"])
 	require.EqualValues(t, 250, st["itemsWritten"])
+	v := f.Coordinator("verify", "--export-id", id)
+	require.Equal(t, 0, v.Code, v.Stdout+v.Stderr)
+	require.Contains(t, v.Stdout, "(50 kept as they were)")
 }
 
 func TestRestoreResumesAfterKill(t *testing.T) {

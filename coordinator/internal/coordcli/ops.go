@@ -148,10 +148,15 @@ func verifyCommand() *cli.Command {
 		Name:  "verify",
 		Usage: "re-read every data file of a completed export and check it against the manifest and the control table",
 		Flags: []cli.Flag{exportIDFlag, jsonFlag,
-			&cli.IntFlag{Name: "concurrency", Value: 8, Usage: "files read at once"}},
+			&cli.IntFlag{Name: "concurrency", Value: 8, Usage: "files read at once"},
+			&cli.IntFlag{Name: "sample", Value: 1000, Usage: "restores: random items per file re-read from the target table"},
+			&cli.BoolFlag{Name: "all-items", Usage: "restores: re-read every item, not a sample"}},
 		Action: withExport(func(c *cli.Context, e *env, exp *export.Export) error {
 			if exp.State != export.Completed {
 				return fleetcli.Failedf("export %s is %s; only a COMPLETED export can be verified", exp.ExportID, exp.State)
+			}
+			if exp.IsRestore() {
+				return verifyRestore(c, e, exp)
 			}
 			parts, err := e.store.ListParts(c.Context, exp.ExportID)
 			if err != nil {

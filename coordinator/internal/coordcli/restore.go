@@ -32,6 +32,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ddbfleet/ddbfleet/coordinator/internal/plan"
+	"github.com/ddbfleet/ddbfleet/coordinator/internal/verify"
 	"github.com/ddbfleet/ddbfleet/shared/datafile"
 	"github.com/ddbfleet/ddbfleet/shared/ddbjson"
 	"github.com/ddbfleet/ddbfleet/shared/export"
@@ -429,6 +430,49 @@ func createTable(ctx context.Context, api *dynamodb.Client, table string, keys [
 	w := dynamodb.NewTableExistsWaiter(api)
 	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: &table}, 5*time.Minute); err != nil {
 		return fleetcli.Failedf("wait for table %s to be ACTIVE: %w", table, err)
+	}
+	return nil
+}
+
+// verifyRestore re-reads the target table for a sample of every file's
+// items (or all, --all-items) and compares them exactly.
+func verifyRestore(c *cli.Context, e *env, exp *export.Export) error {
+	if c.Int("sample") < 1 && !c.Bool("all-items") {
+		return fault.Invalidf("--sample %d: want at least 1 (or --all-items)", c.Int("sample"))
+	}
+	td, err := describe(c.Context, e.clients.DynamoDB, exp.Table)
+	if err != nil {
+		return fleetcli.Failed(err)
+	}
+	if td == nil {
+		return fleetcli.Failedf("restore %s: target table %s no longer exists", exp.ExportID, exp.Table)
+	}
+	var keys []string
+	for _, k := range keySchemaOf(td) {
+		keys = append(keys, k.Name)
+	}
+	rep, err := verify.RunRestore(c.Context, exp, e.bucket(exp.Bucket), e.clients.DynamoDB, verify.RestoreOptions{
+		Keys: keys, PerFile: c.Int("sample"), All: c.Bool("all-items"), Concurrency: c.Int("concurrency")})
+	if err != nil {
+		return fleetcli.Failedf("verify restore %s: %w", exp.ExportID, err)
+	}
+	if c.Bool("json") {
+		if err := e.printJSON(rep); err != nil {
+			return err
+		}
+	} else {
+		for _, p := range rep.Problems {
+			fmt.Fprintf(e.stdout, "MISMATCH %s\n", p)
+		}
+		verdict := "OK"
+		if !rep.OK {
+			verdict = fmt.Sprintf("FAILED (%d problems)", len(rep.Problems))
+		}
+		fmt.Fprintf(e.stdout, "restore %s into %s: %d files, %d items re-read from the table (%d kept as they were): %s\n",
+			exp.ExportID, exp.Table, rep.Files, rep.Checked, rep.Kept, verdict)
+	}
+	if !rep.OK {
+		return fleetcli.Failedf("restore %s does not verify: %d problems", exp.ExportID, len(rep.Problems))
 	}
 	return nil
 }

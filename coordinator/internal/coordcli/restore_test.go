@@ -12,8 +12,8 @@ import (
 
 func TestParseFrom(t *testing.T) {
 	for in, want := range map[string][2]string{
-		"s3://bkt/AWSDynamoDB/0170-ab/":        {"bkt", "AWSDynamoDB/0170-ab/"},
-		"s3://bkt/a/b/AWSDynamoDB/0170-ab":     {"bkt", "a/b/AWSDynamoDB/0170-ab/"},
+		"s3://bkt/AWSDynamoDB/0170-ab/":       {"bkt", "AWSDynamoDB/0170-ab/"},
+		"s3://bkt/a/b/AWSDynamoDB/0170-ab":    {"bkt", "a/b/AWSDynamoDB/0170-ab/"},
 		"s3://my.bucket/p/AWSDynamoDB/x.y_z/": {"my.bucket", "p/AWSDynamoDB/x.y_z/"},
 	} {
 		b, r, err := ParseFrom(in)
