@@ -145,9 +145,11 @@ func TestRestoreConditionNotExistsKeepsItems(t *testing.T) {
 func TestRestoreResumesAfterKill(t *testing.T) {
 	f := fleet.NewFleet(t)
 	src := f.CreateTable(4000)
-	startRestoreWorkers(f, 1)
-	from := exportTable(t, f, src, "--segments", "4")
+	exporters := startRestoreWorkers(f, 1)
+	from := exportTable(t, f, src, "--segments", "4", "--compression", "zstd")
 	dst := f.Name + "-dst"
+	// Only the worker about to be killed may take the restore's files.
+	exporters[0].Wait(t, time.Minute)
 
 	env := []string{"DDBFLEET_RESTORE_CHECKPOINT_ITEMS=50"}
 	w := f.StartWorkerEnv(env, "--lease-duration", "4s", "--concurrency", "4", "--log-level", "debug")
@@ -209,7 +211,9 @@ func nativeLines(from, n int) []string {
 
 func TestRestoreOfNativeLayoutExport(t *testing.T) {
 	f := fleet.NewFleet(t)
-	from := nativeExport(t, f, "01700000000000-abcdef01", "DYNAMODB_JSON", [][]string{nativeLines(0, 40), nativeLines(40, 25)})
+	// A key twice in one file (BatchWriteItem refuses it twice in a batch).
+	first := append(nativeLines(0, 40), nativeLines(3, 1)...)
+	from := nativeExport(t, f, "01700000000000-abcdef01", "DYNAMODB_JSON", [][]string{first, nativeLines(40, 25)})
 	dst := f.Name + "-dst"
 	require.NoError(t, sampledata.CreateTable(context.Background(), f.Clients.DynamoDB, dst))
 	startRestoreWorkers(f, 1)
@@ -219,6 +223,15 @@ func TestRestoreOfNativeLayoutExport(t *testing.T) {
 	require.Len(t, got, 65)
 	require.Contains(t, got["user#00000003|3"], `"AP8="`)
 	require.Contains(t, got["user#00000003|3"], `"AQI="`)
+
+	// An export of an empty table: no files, COMPLETED at once.
+	empty := nativeExport(t, f, "01700000000009-empty001", "DYNAMODB_JSON", nil)
+	res = f.Coordinator("restore", "--from", empty, "--table", dst, "--wait", "--json")
+	require.Equal(t, 0, res.Code, res.Stderr)
+	var st map[string]any
+	require.NoError(t, json.Unmarshal([]byte(res.Stdout), &st))
+	require.Equal(t, "COMPLETED", st["state"])
+	require.Equal(t, "restore", st["kind"])
 }
 
 func TestRestoreRefusesBadInput(t *testing.T) {

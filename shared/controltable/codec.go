@@ -103,6 +103,7 @@ type exportRow struct {
 	RestoreCondition string           `dynamodbav:"restoreCondition,omitempty"`
 	WriteCapacityCap float64          `dynamodbav:"writeCapacityCap,omitempty"`
 	HashKey          string           `dynamodbav:"hashKey,omitempty"`
+	SortKey          string           `dynamodbav:"sortKey,omitempty"`
 }
 
 // restoreFileRow is one export.RestoreFile, in the job row: a job row
@@ -148,7 +149,7 @@ func (r *exportRow) toExport() *export.Export {
 		ExpressionAttributeNames: r.ExprNames,
 		Objects:                  export.ObjectOptions{SSE: r.SSE, SSEKMSKeyID: r.SSEKMSKeyID, StorageClass: r.StorageClass},
 		Kind:                     export.Kind(r.JobKind), RestoreFrom: r.RestoreFrom, RestoreFiles: r.restoreFiles(),
-		RestoreCondition: export.Condition(r.RestoreCondition), WriteCapacityCap: r.WriteCapacityCap, HashKey: r.HashKey,
+		RestoreCondition: export.Condition(r.RestoreCondition), WriteCapacityCap: r.WriteCapacityCap, HashKey: r.HashKey, SortKey: r.SortKey,
 	}
 }
 

@@ -124,6 +124,7 @@ type Export struct {
 	RestoreCondition Condition
 	WriteCapacityCap float64 // fleet-wide write units per second (0: no cap)
 	HashKey          string  // the target's partition key, for attribute_not_exists
+	SortKey          string  // the target's sort key ("" if none): a batch never holds one key twice
 }
 
 // Kind is the kind of a job in the control table.

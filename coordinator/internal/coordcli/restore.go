@@ -286,7 +286,7 @@ func runRestore(c *cli.Context) error {
 		ExportID: id, Kind: export.KindRestore, Table: target, Bucket: bucket, Prefix: strings.TrimSuffix(root, "/"),
 		SegmentsTotal: len(files), StartTime: now, State: export.Pending, EstimatedItems: items,
 		ArgsHash:    plan.ArgsHash("restore", from, target, string(cond), strconv.FormatFloat(wcu, 'g', -1, 64)),
-		RestoreFrom: root, RestoreFiles: files, RestoreCondition: cond, WriteCapacityCap: wcu, HashKey: keys[0].Name,
+		RestoreFrom: root, RestoreFiles: files, RestoreCondition: cond, WriteCapacityCap: wcu, HashKey: keys[0].Name, SortKey: sortKey(keys),
 	}
 	job, _, err = life.Start(ctx, job)
 	if err != nil {
@@ -475,4 +475,11 @@ func verifyRestore(c *cli.Context, e *env, exp *export.Export) error {
 		return fleetcli.Failedf("restore %s does not verify: %d problems", exp.ExportID, len(rep.Problems))
 	}
 	return nil
+}
+
+func sortKey(ks []keyAttr) string {
+	if len(ks) > 1 {
+		return ks[1].Name
+	}
+	return ""
 }

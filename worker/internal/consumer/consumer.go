@@ -364,9 +364,15 @@ func (c *Consumer) run(ctx context.Context, m queue.Message, exp *export.Export,
 	if exp.IsRestore() {
 		runner = c.Restorer
 	}
-	res, runErr := runner.Run(segCtx, segexport.Job{
-		Export: exp, Segment: seg, Lease: lease, Drain: drain, Pacer: c.Metrics.Pacer(exp.ExportID, prog), Read: &prog.read,
-	})
+	var res segexport.Result
+	var runErr error
+	if runner == nil {
+		runErr = fault.Permanent(fmt.Errorf("this worker has no runner for %s jobs", exp.Kind.OrDefault()))
+	} else {
+		res, runErr = runner.Run(segCtx, segexport.Job{
+			Export: exp, Segment: seg, Lease: lease, Drain: drain, Pacer: c.Metrics.Pacer(exp.ExportID, prog), Read: &prog.read,
+		})
+	}
 	cause := context.Cause(segCtx)
 	cancel(nil)
 	<-hbDone

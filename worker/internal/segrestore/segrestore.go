@@ -133,6 +133,7 @@ func (r *Restorer) Run(ctx context.Context, job segexport.Job) (segexport.Result
 
 	var batch []map[string]types.AttributeValue
 	var batchBytes int
+	inBatch := map[string]bool{}
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -151,6 +152,7 @@ func (r *Restorer) Run(ctx context.Context, job segexport.Job) (segexport.Result
 		res.Items += int64(len(batch))
 		res.PagesScanned++
 		batch, batchBytes = batch[:0], 0
+		clear(inBatch)
 		if job.Read != nil {
 			job.Read.Store(st.line)
 		}
@@ -195,11 +197,15 @@ func (r *Restorer) Run(ctx context.Context, job segexport.Job) (segexport.Result
 		if size > MaxItemBytes {
 			return res, fault.Permanent(fmt.Errorf("%s: line %d: item of %d bytes is over DynamoDB's 400 KB limit", where, st.line, size))
 		}
-		if len(batch) == MaxBatchItems || batchBytes+size > MaxBatchBytes {
+		// BatchWriteItem refuses a batch holding one key twice; written
+		// in order, the later image wins, as it would one by one.
+		k := batchKey(item, exp.HashKey, exp.SortKey)
+		if len(batch) == MaxBatchItems || batchBytes+size > MaxBatchBytes || inBatch[k] {
 			if err := flush(); err != nil {
 				return res, err
 			}
 		}
+		inBatch[k] = true
 		batch = append(batch, item)
 		batchBytes += size
 		st.sinceCommit++
@@ -343,6 +349,18 @@ func classifyWrite(err error) error {
 		return fault.Permanent(err)
 	}
 	return err
+}
+
+// batchKey identifies an item's key within a batch.
+func batchKey(item map[string]types.AttributeValue, hash, sort string) string {
+	var b []byte
+	for _, name := range []string{hash, sort} {
+		if name == "" {
+			continue
+		}
+		b, _ = ddbjson.AppendItemLine(b, map[string]types.AttributeValue{name: item[name]})
+	}
+	return string(b)
 }
 
 // ItemSize is DynamoDB's size of an item: attribute names plus values

@@ -56,6 +56,14 @@ func (f *fakeDB) BatchWriteItem(_ context.Context, in *dynamodb.BatchWriteItemIn
 		if len(reqs) > 25 {
 			return nil, fault.Permanent(fmt.Errorf("ValidationException: too many items"))
 		}
+		seen := map[string]bool{}
+		for _, r := range reqs {
+			if k := keyOf(r.PutRequest.Item); seen[k] {
+				return nil, fault.Permanent(fmt.Errorf("ValidationException: Provided list of item keys contains duplicates"))
+			} else {
+				seen[k] = true
+			}
+		}
 		keep := reqs
 		if f.calls%2 == 0 && len(reqs) > 1 {
 			keep = reqs[:len(reqs)-1]
@@ -224,4 +232,21 @@ func TestRestoreStopsOnALostLease(t *testing.T) {
 func TestItemSize(t *testing.T) {
 	it := map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "abc"}, "b": &types.AttributeValueMemberB{Value: []byte{1, 2}}}
 	require.Equal(t, 2+3+1+2, segrestore.ItemSize(it))
+}
+
+func TestRestoreNeverPutsOneKeyTwiceInABatch(t *testing.T) {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	for i := range 30 {
+		fmt.Fprintf(zw, `{"Item":{"pk":{"S":"k%04d"},"v":{"N":"%d"}}}`+"\n", i%10, i)
+	}
+	require.NoError(t, zw.Close())
+	r, db, com, job, _ := setup(t, 1, -1, export.Overwrite)
+	r.Objects = func(string) segrestore.Objects { return objects{"src/data/f0.json.gz": b.Bytes()} }
+	job.Export.RestoreFiles[0].MD5, job.Export.RestoreFiles[0].Items = "", 30
+	_, err := r.Run(context.Background(), job)
+	require.NoError(t, err)
+	require.Len(t, db.items, 10)
+	require.Equal(t, &types.AttributeValueMemberN{Value: "25"}, db.items["k0005"]["v"], "the later line wins")
+	require.EqualValues(t, 30, com.done.ItemCount)
 }
