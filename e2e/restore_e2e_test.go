@@ -72,7 +72,19 @@ func TestRestoreRoundTripOfEveryType(t *testing.T) {
 	f := fleet.NewFleet(t)
 	src := f.Name + "-src"
 	ctx := context.Background()
-	require.NoError(t, sampledata.CreateTable(ctx, f.Clients.DynamoDB, src))
+	_, err := f.Clients.DynamoDB.CreateTable(ctx, &dynamodb.CreateTableInput{TableName: &src, BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String("sk"), AttributeType: types.ScalarAttributeTypeN},
+			{AttributeName: aws.String("name"), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}, {AttributeName: aws.String("sk"), KeyType: types.KeyTypeRange}},
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{IndexName: aws.String("by-name"),
+			KeySchema:  []types.KeySchemaElement{{AttributeName: aws.String("name"), KeyType: types.KeyTypeHash}},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}}},
+	})
+	require.NoError(t, err)
+	require.NoError(t, dynamodb.NewTableExistsWaiter(f.Clients.DynamoDB).Wait(ctx, &dynamodb.DescribeTableInput{TableName: &src}, time.Minute))
 	require.NoError(t, sampledata.FillWith(ctx, f.Clients.DynamoDB, src, 600, 4, trickyItem, nil))
 	startRestoreWorkers(f, 2)
 	from := exportTable(t, f, src, "--segments", "4", "--part-size-bytes", "200000")
@@ -82,6 +94,11 @@ func TestRestoreRoundTripOfEveryType(t *testing.T) {
 	require.Equal(t, 0, res.Code, res.Stderr)
 	id := strings.TrimSpace(res.Stdout)
 	require.NotContains(t, id, "\n")
+
+	d, err := f.Clients.DynamoDB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &dst})
+	require.NoError(t, err)
+	require.Len(t, d.Table.GlobalSecondaryIndexes, 1, "the source's index is created too")
+	require.Equal(t, "by-name", aws.ToString(d.Table.GlobalSecondaryIndexes[0].IndexName))
 
 	want, got := f.ScanTable(src), f.ScanTable(dst)
 	require.Len(t, got, 600)
@@ -97,7 +114,7 @@ func TestRestoreRoundTripOfEveryType(t *testing.T) {
 	v := f.Coordinator("verify", "--export-id", id, "--all-items")
 	require.Equal(t, 0, v.Code, v.Stdout+v.Stderr)
 	require.Contains(t, v.Stdout, "600 items re-read")
-	_, err := f.Clients.DynamoDB.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &dst,
+	_, err = f.Clients.DynamoDB.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &dst,
 		Key:              map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "user#00000005"}, "sk": &types.AttributeValueMemberN{Value: "5"}},
 		UpdateExpression: aws.String("SET #n = :v"), ExpressionAttributeNames: map[string]string{"#n": "name"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberS{Value: "tampered"}}})

@@ -238,6 +238,7 @@ func runRestore(c *cli.Context) error {
 	}
 	create := c.Bool("create-table-from-export")
 	var keys []keyAttr
+	var source *types.TableDescription // what --create-table-from-export copies
 	switch {
 	case td != nil && create:
 		return fault.Invalidf("table %s already exists: drop --create-table-from-export to restore into it (its key schema must match the export's)", target)
@@ -256,7 +257,7 @@ func runRestore(c *cli.Context) error {
 		if err != nil || st == nil {
 			return fault.Invalidf("--create-table-from-export: the export does not record its key schema and its source table %q cannot be described (%v); create table %s with the source's key schema first, then restore without the flag", src, err, target)
 		}
-		keys = keySchemaOf(st)
+		keys, source = keySchemaOf(st), st
 	}
 
 	files, err := checkFiles(ctx, obj, bucket, mfiles, keys, conc)
@@ -270,10 +271,12 @@ func runRestore(c *cli.Context) error {
 	e.log.Info("export verified", zap.String("from", from), zap.Int("files", len(files)), zap.Int64("items", items), zap.String("key", describeKeys(keys)))
 
 	if create {
-		if err := createTable(ctx, e.clients.DynamoDB, target, keys); err != nil {
+		in := createInput(target, source)
+		if err := createTable(ctx, e.clients.DynamoDB, in); err != nil {
 			return err
 		}
-		e.log.Info("table created", zap.String("table", target), zap.String("key", describeKeys(keys)), zap.String("billing", "PAY_PER_REQUEST"))
+		e.log.Info("table created", zap.String("table", target), zap.String("key", describeKeys(keys)), zap.String("billing", string(in.BillingMode)),
+			zap.Int("globalIndexes", len(in.GlobalSecondaryIndexes)), zap.Int("localIndexes", len(in.LocalSecondaryIndexes)))
 	}
 
 	life, err := e.lifecycle(ctx)
@@ -414,16 +417,40 @@ func (c *countReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func createTable(ctx context.Context, api *dynamodb.Client, table string, keys []keyAttr) error {
-	in := &dynamodb.CreateTableInput{TableName: &table, BillingMode: types.BillingModePayPerRequest}
-	for i, k := range keys {
-		kt := types.KeyTypeHash
-		if i > 0 {
-			kt = types.KeyTypeRange
+// createInput copies the source's key schema, secondary indexes and
+// billing mode (provisioned capacity included) to a new table.
+func createInput(table string, src *types.TableDescription) *dynamodb.CreateTableInput {
+	in := &dynamodb.CreateTableInput{TableName: &table, BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: src.AttributeDefinitions, KeySchema: src.KeySchema}
+	provisioned := src.BillingModeSummary == nil || src.BillingModeSummary.BillingMode == types.BillingModeProvisioned
+	throughput := func(d *types.ProvisionedThroughputDescription) *types.ProvisionedThroughput {
+		if d == nil || aws.ToInt64(d.ReadCapacityUnits) == 0 {
+			return nil
 		}
-		in.KeySchema = append(in.KeySchema, types.KeySchemaElement{AttributeName: aws.String(k.Name), KeyType: kt})
-		in.AttributeDefinitions = append(in.AttributeDefinitions, types.AttributeDefinition{AttributeName: aws.String(k.Name), AttributeType: types.ScalarAttributeType(k.Type)})
+		return &types.ProvisionedThroughput{ReadCapacityUnits: d.ReadCapacityUnits, WriteCapacityUnits: d.WriteCapacityUnits}
 	}
+	if provisioned && throughput(src.ProvisionedThroughput) != nil {
+		in.BillingMode = types.BillingModeProvisioned
+		in.ProvisionedThroughput = throughput(src.ProvisionedThroughput)
+	}
+	for _, g := range src.GlobalSecondaryIndexes {
+		gi := types.GlobalSecondaryIndex{IndexName: g.IndexName, KeySchema: g.KeySchema, Projection: g.Projection}
+		if in.BillingMode == types.BillingModeProvisioned {
+			gi.ProvisionedThroughput = throughput(g.ProvisionedThroughput)
+			if gi.ProvisionedThroughput == nil {
+				gi.ProvisionedThroughput = in.ProvisionedThroughput
+			}
+		}
+		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, gi)
+	}
+	for _, l := range src.LocalSecondaryIndexes {
+		in.LocalSecondaryIndexes = append(in.LocalSecondaryIndexes, types.LocalSecondaryIndex{IndexName: l.IndexName, KeySchema: l.KeySchema, Projection: l.Projection})
+	}
+	return in
+}
+
+func createTable(ctx context.Context, api *dynamodb.Client, in *dynamodb.CreateTableInput) error {
+	table := aws.ToString(in.TableName)
 	if _, err := api.CreateTable(ctx, in); err != nil {
 		return fleetcli.Failedf("create table %s: %w", table, err)
 	}

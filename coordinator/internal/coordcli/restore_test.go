@@ -3,6 +3,7 @@ package coordcli
 import (
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/require"
 
@@ -50,4 +51,23 @@ func TestCheckItemKey(t *testing.T) {
 	require.ErrorContains(t, CheckItemKey(item, ks), "sk is S, the table wants N")
 	delete(item, "pk")
 	require.ErrorContains(t, CheckItemKey(item, ks), "no key attribute pk")
+}
+
+func TestCreateInputCopiesIndexesAndBilling(t *testing.T) {
+	key := []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}}
+	gsi := types.GlobalSecondaryIndexDescription{IndexName: aws.String("by-name"), KeySchema: []types.KeySchemaElement{{AttributeName: aws.String("name"), KeyType: types.KeyTypeHash}},
+		Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll}}
+	src := &types.TableDescription{KeySchema: key, GlobalSecondaryIndexes: []types.GlobalSecondaryIndexDescription{gsi},
+		BillingModeSummary: &types.BillingModeSummary{BillingMode: types.BillingModePayPerRequest}}
+	in := createInput("t", src)
+	require.Equal(t, types.BillingModePayPerRequest, in.BillingMode)
+	require.Len(t, in.GlobalSecondaryIndexes, 1)
+	require.Nil(t, in.GlobalSecondaryIndexes[0].ProvisionedThroughput)
+
+	src.BillingModeSummary = nil
+	src.ProvisionedThroughput = &types.ProvisionedThroughputDescription{ReadCapacityUnits: aws.Int64(5), WriteCapacityUnits: aws.Int64(7)}
+	in = createInput("t", src)
+	require.Equal(t, types.BillingModeProvisioned, in.BillingMode)
+	require.EqualValues(t, 7, *in.ProvisionedThroughput.WriteCapacityUnits)
+	require.EqualValues(t, 7, *in.GlobalSecondaryIndexes[0].ProvisionedThroughput.WriteCapacityUnits, "an index without its own capacity gets the table's")
 }
