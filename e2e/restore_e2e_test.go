@@ -305,3 +305,20 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 	require.Error(t, err, "no table is created")
 	require.Zero(t, f.QueueDepth(), "no work is enqueued")
 }
+
+func TestRestoreKeepsToItsWriteCapacityCap(t *testing.T) {
+	f := fleet.NewFleet(t)
+	src := f.CreateTable(1200)
+	startRestoreWorkers(f, 1)
+	from := exportTable(t, f, src, "--segments", "2")
+	dst := f.Name + "-dst"
+	start := time.Now()
+	res := f.Coordinator("restore", "--from", from, "--table", dst, "--create-table-from-export", "--write-capacity-cap", "200", "--wait")
+	require.Equal(t, 0, res.Code, res.Stderr)
+	took := time.Since(start)
+	// 1,200 items of about 1 WCU at 200 WCU/s: at least ~5 s, less the
+	// one-second burst each pacer may start with.
+	t.Logf("took %s", took)
+	require.Greater(t, took, 3500*time.Millisecond, "the restore is paced")
+	require.Len(t, f.ScanTable(dst), 1200)
+}

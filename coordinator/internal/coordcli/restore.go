@@ -49,7 +49,7 @@ func restoreCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "from", Usage: "the export's folder: s3://BUCKET/PREFIX/AWSDynamoDB/ID/"},
 			&cli.StringFlag{Name: "table", Usage: "the target table"},
-			&cli.BoolFlag{Name: "create-table-from-export", Usage: "create the target table with the source's key schema (on-demand) and wait until ACTIVE"},
+			&cli.BoolFlag{Name: "create-table-from-export", Usage: "create the target table with the source table's key schema, secondary indexes and billing mode, and wait until ACTIVE"},
 			&cli.Float64Flag{Name: "write-capacity-cap", Usage: "fleet-wide write capacity units per second (0: no cap)"},
 			&cli.StringFlag{Name: "condition", Value: string(export.Overwrite), Usage: "overwrite: replace items whose key exists; not-exists: keep them"},
 			&cli.IntFlag{Name: "verify-concurrency", Value: 4, Usage: "data files checked at once before the restore starts"},
