@@ -272,6 +272,9 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 	plain := nativeExport(t, f, "01700000000002-plainjs1", "JSON", [][]string{{`{"pk":"a","sk":1}`}})
 	parquet := nativeExport(t, f, "01700000000003-parquet1", "PARQUET", nil)
 	native := nativeExport(t, f, "01700000000004-okexport", "DYNAMODB_JSON", [][]string{nativeLines(0, 5)})
+	oversized := nativeLines(0, 3)
+	oversized[1] = strings.Replace(oversized[1], `"b":{"B":"AP8="}`, `"b":{"S":"`+strings.Repeat("y", 420<<10)+`"}`, 1)
+	tooBig := nativeExport(t, f, "01700000000005-toobig01", "DYNAMODB_JSON", [][]string{oversized})
 
 	otherKey := f.Name + "-other"
 	_, err = f.Clients.DynamoDB.CreateTable(ctx, &dynamodb.CreateTableInput{TableName: &otherKey, BillingMode: types.BillingModePayPerRequest,
@@ -289,6 +292,7 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 		{"parquet", dst, "not supported yet", []string{"--from", parquet}},
 		{"not an export", dst, "is not an export", []string{"--from", "s3://" + f.Bucket + "/nothing/AWSDynamoDB/x/"}},
 		{"bad --from", dst, "--from", []string{"--from", "s3://" + f.Bucket + "/nothing/"}},
+		{"item over 400 KB", dst, "file0.json.gz: line 2 holds an item of", []string{"--from", tooBig}},
 		{"missing table", f.Name + "-missing", "does not exist", []string{"--from", native}},
 		{"key schema mismatch", otherKey, "key schema mismatch", []string{"--from", native}},
 	} {

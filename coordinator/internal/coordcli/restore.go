@@ -385,6 +385,8 @@ func checkFile(ctx context.Context, obj *objstore.Store, bucket string, mf manif
 		}
 		if err := CheckItemKey(item, keys); err != nil {
 			bad = fmt.Errorf("key schema mismatch: line %d %v (key %s)", n, err, describeKeys(keys))
+		} else if size := ddbjson.ItemSize(item); size > 400<<10 {
+			bad = fmt.Errorf("line %d holds an item of %d bytes, over DynamoDB's 400 KB limit", n, size)
 		}
 	}
 	if err := sc.Err(); err != nil {
