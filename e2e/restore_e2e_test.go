@@ -157,6 +157,14 @@ func TestRestoreConditionNotExistsKeepsItems(t *testing.T) {
 	v := f.Coordinator("verify", "--export-id", id)
 	require.Equal(t, 0, v.Code, v.Stdout+v.Stderr)
 	require.Contains(t, v.Stdout, "(50 kept as they were)")
+
+	// Again: the items the first run wrote are the file's images, not
+	// kept ones; only the 50 changed items are kept.
+	res = f.Coordinator("restore", "--from", from, "--table", dst, "--condition", "not-exists", "--wait")
+	require.Equal(t, 0, res.Code, res.Stderr)
+	st = f.StatusJSON(strings.TrimSpace(res.Stdout))
+	require.EqualValues(t, 50, st["itemsKept"])
+	require.EqualValues(t, 250, st["itemsWritten"])
 }
 
 func TestRestoreResumesAfterKill(t *testing.T) {

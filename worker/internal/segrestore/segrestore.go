@@ -11,7 +11,9 @@
 // each is a part row naming the file and the lines it covered, and the
 // segment's cursor holds the line offset. ItemCount counts lines applied
 // (written or kept), Bytes counts items kept, so counts are exact by line
-// offset, not by successful calls.
+// offset, not by successful calls. With --condition not-exists, "kept"
+// counts existing items that differ from the file's (an identical one
+// may be this restore's own write before a crash).
 package segrestore
 
 import (
@@ -296,7 +298,9 @@ func (r *Restorer) batchWrite(ctx context.Context, job segexport.Job, table stri
 }
 
 // putIfAbsent writes each item unless its key exists; it returns how many
-// were kept (the target already held the key).
+// were kept: the target held the key with a different item. An existing
+// item identical to the file's is not counted as kept: the table holds
+// the file's image, and it may be this restore's own write before a crash.
 func (r *Restorer) putIfAbsent(ctx context.Context, job segexport.Job, exp *export.Export, items []map[string]types.AttributeValue) (int64, error) {
 	var kept int64
 	for _, it := range items {
@@ -309,11 +313,17 @@ func (r *Restorer) putIfAbsent(ctx context.Context, job segexport.Job, exp *expo
 				ConditionExpression:      aws.String("attribute_not_exists(#hk)"),
 				ExpressionAttributeNames: map[string]string{"#hk": exp.HashKey},
 				ReturnConsumedCapacity:   types.ReturnConsumedCapacityTotal,
+				// The existing item tells a kept item from our own write
+				// of an earlier attempt (after its last checkpoint), so
+				// counts stay exact across a crash.
+				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 			}, oneAttempt)
 			var ccf *types.ConditionalCheckFailedException
 			if errors.As(err, &ccf) {
 				job.Pacer.Consumed(1)
-				kept++
+				if ccf.Item == nil || !ddbjson.EqualItem(ccf.Item, it) {
+					kept++
+				}
 				return nil
 			}
 			if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/ddbfleet/ddbfleet/shared/ddbjson"
 	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
 	"github.com/ddbfleet/ddbfleet/worker/internal/segexport"
@@ -81,8 +82,8 @@ func (f *fakeDB) PutItem(_ context.Context, in *dynamodb.PutItemInput, _ ...func
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	k := keyOf(in.Item)
-	if _, ok := f.items[k]; ok && in.ConditionExpression != nil {
-		return nil, &types.ConditionalCheckFailedException{Message: aws.String("exists")}
+	if old, ok := f.items[k]; ok && in.ConditionExpression != nil {
+		return nil, &types.ConditionalCheckFailedException{Message: aws.String("exists"), Item: old}
 	}
 	f.items[k] = in.Item
 	return &dynamodb.PutItemOutput{}, nil
@@ -249,4 +250,27 @@ func TestRestoreNeverPutsOneKeyTwiceInABatch(t *testing.T) {
 	require.Len(t, db.items, 10)
 	require.Equal(t, &types.AttributeValueMemberN{Value: "25"}, db.items["k0005"]["v"], "the later line wins")
 	require.EqualValues(t, 30, com.done.ItemCount)
+}
+
+func TestRestoreNotExistsDoesNotCountItsOwnEarlierWritesAsKept(t *testing.T) {
+	r, db, com, job, _ := setup(t, 300, -1, export.NotExists)
+	// An earlier attempt wrote lines 101..130, then died after its
+	// checkpoint at line 100.
+	body, _ := file(t, 300, -1)
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	require.NoError(t, err)
+	all, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(all)), "\n")
+	for _, l := range lines[100:130] {
+		it, err := ddbjson.DecodeItemLine([]byte(l))
+		require.NoError(t, err)
+		db.items[keyOf(it)] = it
+	}
+	job.Segment.Cursor = map[string]types.AttributeValue{segrestore.LineCursor: &types.AttributeValueMemberN{Value: "100"}}
+	job.Segment.ItemCount = 100
+	_, err = r.Run(context.Background(), job)
+	require.NoError(t, err)
+	require.EqualValues(t, 0, com.done.Bytes, "identical items are not kept items")
+	require.EqualValues(t, 300, com.done.ItemCount)
 }
