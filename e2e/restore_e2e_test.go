@@ -334,3 +334,41 @@ func TestRestoreKeepsToItsWriteCapacityCap(t *testing.T) {
 	require.Greater(t, took, 3500*time.Millisecond, "the restore is paced")
 	require.Len(t, f.ScanTable(dst), 1200)
 }
+
+func TestRestoreThatFailedIsRetried(t *testing.T) {
+	f := fleet.NewFleet(t)
+	ctx := context.Background()
+	from := nativeExport(t, f, "01700000000010-retry001", "DYNAMODB_JSON", [][]string{nativeLines(0, 30), nativeLines(30, 30)})
+	dst := f.Name + "-dst"
+	require.NoError(t, sampledata.CreateTable(ctx, f.Clients.DynamoDB, dst))
+	res := f.Coordinator("restore", "--from", from, "--table", dst)
+	require.Equal(t, 0, res.Code, res.Stderr)
+	id := strings.TrimSpace(res.Stdout)
+
+	// The target disappears before any worker runs: every file fails.
+	_, err := f.Clients.DynamoDB.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: &dst})
+	require.NoError(t, err)
+	startRestoreWorkers(f, 1)
+	st := f.WaitState(id, "FAILED", 2*time.Minute)
+	require.EqualValues(t, 2, st["segmentsFailed"])
+	out := f.Coordinator("status", "--export-id", id)
+	require.Contains(t, out.Stdout, "restore "+id+" into table "+dst+": FAILED")
+	require.Contains(t, out.Stdout, "target table missing")
+
+	require.NoError(t, sampledata.CreateTable(ctx, f.Clients.DynamoDB, dst))
+	r := f.Coordinator("retry", "--export-id", id)
+	require.Equal(t, 0, r.Code, r.Stderr)
+	require.Equal(t, "2", strings.TrimSpace(r.Stdout))
+	startRestoreWorkers(f, 1)
+	st = f.WaitState(id, "COMPLETED", 2*time.Minute)
+	require.EqualValues(t, 60, st["itemsWritten"])
+	require.Len(t, f.ScanTable(dst), 60)
+
+	l := f.Coordinator("list", "--json")
+	require.Equal(t, 0, l.Code, l.Stderr)
+	var jobs []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(l.Stdout), &jobs))
+	require.Len(t, jobs, 1)
+	require.Equal(t, "restore", jobs[0]["kind"])
+	require.Equal(t, id, jobs[0]["exportId"])
+}

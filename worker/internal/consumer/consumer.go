@@ -32,6 +32,7 @@ import (
 	"github.com/ddbfleet/ddbfleet/worker/internal/metrics"
 	"github.com/ddbfleet/ddbfleet/worker/internal/pacer"
 	"github.com/ddbfleet/ddbfleet/worker/internal/segexport"
+	"github.com/ddbfleet/ddbfleet/worker/internal/segrestore"
 )
 
 // Queue is the work queue as the loop uses it; *queue.Queue implements it.
@@ -54,7 +55,8 @@ type Store interface {
 	CountLeased(ctx context.Context, exportID string) (int, error)
 }
 
-// Runner exports one claimed segment; *segexport.Exporter implements it.
+// Runner works one claimed segment: *segexport.Exporter exports one,
+// *segrestore.Restorer restores one file of a restore job.
 type Runner interface {
 	Run(ctx context.Context, job segexport.Job) (segexport.Result, error)
 }
@@ -76,6 +78,7 @@ var (
 	_ Queue  = (*queue.Queue)(nil)
 	_ Store  = controltable.Store(nil)
 	_ Runner = (*segexport.Exporter)(nil)
+	_ Runner = (*segrestore.Restorer)(nil)
 )
 
 // Config tunes the loop.

@@ -74,10 +74,6 @@ type Restorer struct {
 	Retry           fault.Policy
 }
 
-var _ interface {
-	Run(context.Context, segexport.Job) (segexport.Result, error)
-} = (*Restorer)(nil)
-
 // LineCursor is the cursor attribute holding the line offset reached.
 const LineCursor = "line"
 

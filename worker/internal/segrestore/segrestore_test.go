@@ -274,3 +274,15 @@ func TestRestoreNotExistsDoesNotCountItsOwnEarlierWritesAsKept(t *testing.T) {
 	require.EqualValues(t, 0, com.done.Bytes, "identical items are not kept items")
 	require.EqualValues(t, 300, com.done.ItemCount)
 }
+
+func TestRestoreDrainsAtACheckpoint(t *testing.T) {
+	r, db, com, job, _ := setup(t, 300, -1, export.Overwrite)
+	drain := make(chan struct{})
+	close(drain)
+	job.Drain = drain
+	_, err := r.Run(context.Background(), job)
+	require.ErrorIs(t, err, segexport.ErrDrained)
+	require.Len(t, com.cps, 1, "the work done is checkpointed before handing back")
+	require.EqualValues(t, len(db.items), com.cps[0].ItemCount)
+	require.Nil(t, com.done)
+}
