@@ -260,6 +260,9 @@ func runRestore(c *cli.Context) error {
 		keys, source = keySchemaOf(st), st
 	}
 
+	if err := fitsOneRow(mfiles); err != nil {
+		return err
+	}
 	files, err := checkFiles(ctx, obj, bucket, mfiles, keys, conc)
 	if err != nil {
 		return err
@@ -511,4 +514,21 @@ func sortKey(ks []keyAttr) string {
 		return ks[1].Name
 	}
 	return ""
+}
+
+// maxRowFiles is about how much of the job row (DynamoDB's 400 KB item
+// limit) the list of files may take.
+const maxRowFiles = 300 << 10
+
+// fitsOneRow refuses an export whose file list does not fit the job row,
+// before any file is read.
+func fitsOneRow(files []manifest.File) error {
+	size := 0
+	for _, f := range files {
+		size += len(f.DataFileS3Key) + len(f.MD5Checksum) + 60
+	}
+	if size > maxRowFiles {
+		return fault.Invalidf("the export has %d data files; a restore holds at most about %d today (its list of files lives in one control-table row)", len(files), len(files)*maxRowFiles/size)
+	}
+	return nil
 }

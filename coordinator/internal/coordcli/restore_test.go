@@ -71,3 +71,18 @@ func TestCreateInputCopiesIndexesAndBilling(t *testing.T) {
 	require.EqualValues(t, 7, *in.ProvisionedThroughput.WriteCapacityUnits)
 	require.EqualValues(t, 7, *in.GlobalSecondaryIndexes[0].ProvisionedThroughput.WriteCapacityUnits, "an index without its own capacity gets the table's")
 }
+
+func TestFitsOneRow(t *testing.T) {
+	f := manifest.File{DataFileS3Key: "exports/orders/AWSDynamoDB/01700000000000-abcdef01/data/abcdefghijklmnopqrstuvwxyz.json.gz", MD5Checksum: "AAAAAAAAAAAAAAAAAAAAAA=="}
+	require.NoError(t, fitsOneRow(make([]manifest.File, 0)))
+	many := make([]manifest.File, 1000)
+	for i := range many {
+		many[i] = f
+	}
+	require.NoError(t, fitsOneRow(many))
+	many = append(many, many...)
+	many = append(many, many...)
+	err := fitsOneRow(many)
+	require.True(t, fault.IsInvalid(err))
+	require.ErrorContains(t, err, "4000 data files")
+}
