@@ -372,3 +372,28 @@ func TestRestoreThatFailedIsRetried(t *testing.T) {
 	require.Equal(t, "restore", jobs[0]["kind"])
 	require.Equal(t, id, jobs[0]["exportId"])
 }
+
+func TestCancelledRestoreLeavesItsSourceAlone(t *testing.T) {
+	f := fleet.NewFleet(t)
+	ctx := context.Background()
+	from := nativeExport(t, f, "01700000000011-cancel01", "DYNAMODB_JSON", [][]string{nativeLines(0, 10), nativeLines(10, 10)})
+	dst := f.Name + "-dst"
+	require.NoError(t, sampledata.CreateTable(ctx, f.Clients.DynamoDB, dst))
+	list := func() int {
+		out, err := f.Clients.S3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &f.Bucket})
+		require.NoError(t, err)
+		return len(out.Contents)
+	}
+	before := list()
+	res := f.Coordinator("restore", "--from", from, "--table", dst)
+	require.Equal(t, 0, res.Code, res.Stderr)
+	id := strings.TrimSpace(res.Stdout)
+	require.Equal(t, before, list(), "a restore writes nothing to S3")
+	c := f.Coordinator("cancel", "--export-id", id)
+	require.Equal(t, 0, c.Code, c.Stderr)
+	require.Equal(t, "CANCELLED", f.StatusJSON(id)["state"])
+	require.Equal(t, before, list(), "cancelling a restore deletes nothing from its source")
+	w := f.StartWorker("--exit-when-idle", "3s", "--lease-duration", "5s")
+	require.Equal(t, 0, w.Wait(t, time.Minute))
+	requireEmpty(t, f, dst)
+}

@@ -271,7 +271,7 @@ func runRestore(c *cli.Context) error {
 	for _, f := range files {
 		items += f.Items
 	}
-	e.log.Info("export verified", zap.String("from", from), zap.Int("files", len(files)), zap.Int64("items", items), zap.String("key", describeKeys(keys)))
+	e.log.Info("restore input verified", zap.String("from", from), zap.Int("files", len(files)), zap.Int64("items", items), zap.String("key", describeKeys(keys)))
 
 	if create {
 		in := createInput(target, source)
