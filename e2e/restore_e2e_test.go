@@ -397,3 +397,25 @@ func TestCancelledRestoreLeavesItsSourceAlone(t *testing.T) {
 	require.Equal(t, 0, w.Wait(t, time.Minute))
 	requireEmpty(t, f, dst)
 }
+
+func TestRestoreOfAnExportCopiedElsewhere(t *testing.T) {
+	f := fleet.NewFleet(t)
+	ctx := context.Background()
+	orig := nativeExport(t, f, "01700000000012-copied01", "DYNAMODB_JSON", [][]string{nativeLines(0, 12), nativeLines(12, 8)})
+	origRoot := strings.TrimPrefix(orig, "s3://"+f.Bucket+"/")
+	out, err := f.Clients.S3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &f.Bucket, Prefix: &origRoot})
+	require.NoError(t, err)
+	for _, o := range out.Contents {
+		moved := "moved/here/" + strings.TrimPrefix(aws.ToString(o.Key), "native/")
+		_, err := f.Clients.S3.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &f.Bucket, Key: &moved, CopySource: aws.String(f.Bucket + "/" + aws.ToString(o.Key))})
+		require.NoError(t, err)
+		_, err = f.Clients.S3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &f.Bucket, Key: o.Key})
+		require.NoError(t, err)
+	}
+	dst := f.Name + "-dst"
+	require.NoError(t, sampledata.CreateTable(ctx, f.Clients.DynamoDB, dst))
+	startRestoreWorkers(f, 1)
+	res := f.Coordinator("restore", "--from", "s3://"+f.Bucket+"/moved/here/AWSDynamoDB/01700000000012-copied01/", "--table", dst, "--wait")
+	require.Equal(t, 0, res.Code, res.Stderr)
+	require.Len(t, f.ScanTable(dst), 20)
+}

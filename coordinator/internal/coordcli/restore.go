@@ -215,10 +215,9 @@ func runRestore(c *cli.Context) error {
 	if err := CheckSummary(sum, from); err != nil {
 		return err
 	}
-	filesKey := sum.ManifestFilesS3Key
-	if filesKey == "" {
-		filesKey = root + manifest.FilesName
-	}
+	// An export copied to another bucket or prefix still names its
+	// original keys: read everything relative to --from.
+	filesKey := root + manifest.FilesName
 	raw, ok, err = readSmall(ctx, obj, filesKey)
 	if err != nil {
 		return fleetcli.Failedf("read s3://%s/%s: %w", bucket, filesKey, err)
@@ -229,6 +228,9 @@ func runRestore(c *cli.Context) error {
 	mfiles, err := manifest.ParseFiles(raw)
 	if err != nil {
 		return fault.Invalidf("s3://%s/%s: %v", bucket, filesKey, err)
+	}
+	for i := range mfiles {
+		mfiles[i].DataFileS3Key = Rebase(mfiles[i].DataFileS3Key, root)
 	}
 
 	// The key schema: the target's, or (to create it) the source's.
@@ -531,4 +533,20 @@ func fitsOneRow(files []manifest.File) error {
 		return fault.Invalidf("the export has %d data files; a restore holds at most about %d today (its list of files lives in one control-table row)", len(files), len(files)*maxRowFiles/size)
 	}
 	return nil
+}
+
+// Rebase moves a key the manifest names under the export's folder as it is
+// now (root): an export copied elsewhere keeps its original keys inside.
+func Rebase(key, root string) string {
+	if strings.HasPrefix(key, root) {
+		return key
+	}
+	marker := root
+	if i := strings.LastIndex(strings.TrimSuffix(root, "/"), "AWSDynamoDB/"); i >= 0 {
+		marker = root[i:]
+	}
+	if i := strings.Index(key, marker); i >= 0 {
+		return root + key[i+len(marker):]
+	}
+	return key
 }

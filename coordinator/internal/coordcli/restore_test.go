@@ -86,3 +86,11 @@ func TestFitsOneRow(t *testing.T) {
 	require.True(t, fault.IsInvalid(err))
 	require.ErrorContains(t, err, "4000 data files")
 }
+
+func TestRebaseFollowsACopiedExport(t *testing.T) {
+	root := "copies/AWSDynamoDB/0170-ab/"
+	require.Equal(t, root+"data/f.json.gz", Rebase(root+"data/f.json.gz", root))
+	require.Equal(t, root+"data/f.json.gz", Rebase("orig/p/AWSDynamoDB/0170-ab/data/f.json.gz", root))
+	require.Equal(t, "AWSDynamoDB/0170-ab/data/f.json.gz", Rebase("x/AWSDynamoDB/0170-ab/data/f.json.gz", "AWSDynamoDB/0170-ab/"))
+	require.Equal(t, "elsewhere/f.json.gz", Rebase("elsewhere/f.json.gz", root), "a key of another export is left as it is")
+}
