@@ -291,6 +291,22 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, dynamodb.NewTableExistsWaiter(f.Clients.DynamoDB).Wait(ctx, &dynamodb.DescribeTableInput{TableName: &otherKey}, time.Minute))
 
+	// A target whose index is keyed on "n" as a string: the items' n is a number.
+	indexed := f.Name + "-indexed"
+	_, err = f.Clients.DynamoDB.CreateTable(ctx, &dynamodb.CreateTableInput{TableName: &indexed, BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String("pk"), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String("sk"), AttributeType: types.ScalarAttributeTypeN},
+			{AttributeName: aws.String("n"), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{{AttributeName: aws.String("pk"), KeyType: types.KeyTypeHash}, {AttributeName: aws.String("sk"), KeyType: types.KeyTypeRange}},
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{IndexName: aws.String("by-n"),
+			KeySchema:  []types.KeySchemaElement{{AttributeName: aws.String("n"), KeyType: types.KeyTypeHash}},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly}}},
+	})
+	require.NoError(t, err)
+	require.NoError(t, dynamodb.NewTableExistsWaiter(f.Clients.DynamoDB).Wait(ctx, &dynamodb.DescribeTableInput{TableName: &indexed}, time.Minute))
+
 	for _, tc := range []struct {
 		name, table, want string
 		args              []string
@@ -303,6 +319,9 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 		{"item over 400 KB", dst, "file0.json.gz: line 2 holds an item of", []string{"--from", tooBig}},
 		{"missing table", f.Name + "-missing", "does not exist", []string{"--from", native}},
 		{"key schema mismatch", otherKey, "key schema mismatch", []string{"--from", native}},
+		{"index key type", indexed, "index key attribute n: key attribute n is N, the table wants S", []string{"--from", native}},
+		{"table exists with --create-table-from-export", dst, "already exists", []string{"--from", native, "--create-table-from-export"}},
+		{"bad --condition", dst, "--condition", []string{"--from", native, "--condition", "keep"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := f.Coordinator(append([]string{"restore", "--table", tc.table}, tc.args...)...)
@@ -313,6 +332,7 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 	}
 	requireEmpty(t, f, dst)
 	requireEmpty(t, f, otherKey)
+	requireEmpty(t, f, indexed)
 	_, err = f.Clients.DynamoDB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(f.Name + "-missing")})
 	require.Error(t, err, "no table is created")
 	require.Zero(t, f.QueueDepth(), "no work is enqueued")

@@ -110,6 +110,51 @@ func keySchemaOf(td *types.TableDescription) []keyAttr {
 	return ks
 }
 
+// indexKeysOf lists the attributes a table's secondary indexes are keyed
+// on (its own keys aside): an item may lack them, but one that has them
+// must give each its type and, for S and B, a non-empty value.
+func indexKeysOf(td *types.TableDescription) []keyAttr {
+	if td == nil {
+		return nil
+	}
+	own := map[string]bool{}
+	for _, k := range td.KeySchema {
+		own[aws.ToString(k.AttributeName)] = true
+	}
+	var out []keyAttr
+	for _, d := range td.AttributeDefinitions {
+		if name := aws.ToString(d.AttributeName); !own[name] {
+			out = append(out, keyAttr{Name: name, Type: string(d.AttributeType)})
+		}
+	}
+	return out
+}
+
+// CheckIndexKeys reports whether item can be written to a table whose
+// indexes are keyed on idx.
+func CheckIndexKeys(item map[string]types.AttributeValue, idx []keyAttr) error {
+	for _, k := range idx {
+		v, ok := item[k.Name]
+		if !ok {
+			continue
+		}
+		if err := CheckItemKey(map[string]types.AttributeValue{k.Name: v}, []keyAttr{k}); err != nil {
+			return fmt.Errorf("index key attribute %s: %v", k.Name, err)
+		}
+		switch t := v.(type) {
+		case *types.AttributeValueMemberS:
+			if t.Value == "" {
+				return fmt.Errorf("index key attribute %s is an empty string, which an index key cannot be", k.Name)
+			}
+		case *types.AttributeValueMemberB:
+			if len(t.Value) == 0 {
+				return fmt.Errorf("index key attribute %s is empty binary, which an index key cannot be", k.Name)
+			}
+		}
+	}
+	return nil
+}
+
 func describeKeys(ks []keyAttr) string {
 	var parts []string
 	for _, k := range ks {
@@ -265,7 +310,11 @@ func runRestore(c *cli.Context) error {
 	if err := fitsOneRow(mfiles); err != nil {
 		return err
 	}
-	files, err := checkFiles(ctx, obj, bucket, mfiles, keys, conc)
+	idx := indexKeysOf(td)
+	if create {
+		idx = indexKeysOf(source)
+	}
+	files, err := checkFiles(ctx, obj, bucket, mfiles, keys, idx, conc)
 	if err != nil {
 		return err
 	}
@@ -336,13 +385,13 @@ func tableName(arn string) string {
 // checkFiles reads every data file once (bounded concurrency), checking
 // its MD5 and item count against the manifest and every item's key against
 // the key schema. A bad file is named, exit 2.
-func checkFiles(ctx context.Context, obj *objstore.Store, bucket string, mfiles []manifest.File, keys []keyAttr, conc int) ([]export.RestoreFile, error) {
+func checkFiles(ctx context.Context, obj *objstore.Store, bucket string, mfiles []manifest.File, keys, idx []keyAttr, conc int) ([]export.RestoreFile, error) {
 	files := make([]export.RestoreFile, len(mfiles))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(conc)
 	for i, mf := range mfiles {
 		g.Go(func() error {
-			f, err := checkFile(gctx, obj, bucket, mf, keys)
+			f, err := checkFile(gctx, obj, bucket, mf, keys, idx)
 			files[i] = f
 			return err
 		})
@@ -353,7 +402,7 @@ func checkFiles(ctx context.Context, obj *objstore.Store, bucket string, mfiles 
 	return files, nil
 }
 
-func checkFile(ctx context.Context, obj *objstore.Store, bucket string, mf manifest.File, keys []keyAttr) (export.RestoreFile, error) {
+func checkFile(ctx context.Context, obj *objstore.Store, bucket string, mf manifest.File, keys, idx []keyAttr) (export.RestoreFile, error) {
 	name := fmt.Sprintf("s3://%s/%s", bucket, mf.DataFileS3Key)
 	f := export.RestoreFile{Key: mf.DataFileS3Key, Items: mf.ItemCount, MD5: mf.MD5Checksum, Compression: datafile.CompressionOf(mf.DataFileS3Key)}
 	body, err := obj.Get(ctx, mf.DataFileS3Key)
@@ -390,6 +439,8 @@ func checkFile(ctx context.Context, obj *objstore.Store, bucket string, mf manif
 		}
 		if err := CheckItemKey(item, keys); err != nil {
 			bad = fmt.Errorf("key schema mismatch: line %d %v (key %s)", n, err, describeKeys(keys))
+		} else if err := CheckIndexKeys(item, idx); err != nil {
+			bad = fmt.Errorf("line %d cannot be written to the table: %v", n, err)
 		} else if size := ddbjson.ItemSize(item); size > 400<<10 {
 			bad = fmt.Errorf("line %d holds an item of %d bytes, over DynamoDB's 400 KB limit", n, size)
 		}

@@ -94,3 +94,11 @@ func TestRebaseFollowsACopiedExport(t *testing.T) {
 	require.Equal(t, "AWSDynamoDB/0170-ab/data/f.json.gz", Rebase("x/AWSDynamoDB/0170-ab/data/f.json.gz", "AWSDynamoDB/0170-ab/"))
 	require.Equal(t, "elsewhere/f.json.gz", Rebase("elsewhere/f.json.gz", root), "a key of another export is left as it is")
 }
+
+func TestCheckIndexKeys(t *testing.T) {
+	idx := []keyAttr{{"email", "S"}}
+	require.NoError(t, CheckIndexKeys(map[string]types.AttributeValue{}, idx), "an item may lack an index key")
+	require.NoError(t, CheckIndexKeys(map[string]types.AttributeValue{"email": &types.AttributeValueMemberS{Value: "a@b"}}, idx))
+	require.ErrorContains(t, CheckIndexKeys(map[string]types.AttributeValue{"email": &types.AttributeValueMemberN{Value: "1"}}, idx), "email is N, the table wants S")
+	require.ErrorContains(t, CheckIndexKeys(map[string]types.AttributeValue{"email": &types.AttributeValueMemberS{}}, idx), "empty string")
+}
