@@ -322,6 +322,7 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 		{"index key type", indexed, "index key attribute n: key attribute n is N, the table wants S", []string{"--from", native}},
 		{"table exists with --create-table-from-export", dst, "already exists", []string{"--from", native, "--create-table-from-export"}},
 		{"bad --condition", dst, "--condition", []string{"--from", native, "--condition", "keep"}},
+		{"source not describable", f.Name + "-missing", `source table "gone" cannot be described`, []string{"--from", native, "--create-table-from-export"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := f.Coordinator(append([]string{"restore", "--table", tc.table}, tc.args...)...)

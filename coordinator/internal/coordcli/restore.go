@@ -302,7 +302,11 @@ func runRestore(c *cli.Context) error {
 		src := tableName(sum.TableARN)
 		st, err := describe(ctx, e.clients.DynamoDB, src)
 		if err != nil || st == nil {
-			return fault.Invalidf("--create-table-from-export: the export does not record its key schema and its source table %q cannot be described (%v); create table %s with the source's key schema first, then restore without the flag", src, err, target)
+			why := "it does not exist here"
+			if err != nil {
+				why = err.Error()
+			}
+			return fault.Invalidf("--create-table-from-export: the export does not record its key schema and its source table %q cannot be described (%s); create table %s with the source's key schema first, then restore without the flag", src, why, target)
 		}
 		keys, source = keySchemaOf(st), st
 	}
