@@ -440,3 +440,29 @@ func TestRestoreOfAnExportCopiedElsewhere(t *testing.T) {
 	require.Equal(t, 0, res.Code, res.Stderr)
 	require.Len(t, f.ScanTable(dst), 20)
 }
+
+func TestRestoreRefusesAFileReplacedAfterItWasVerified(t *testing.T) {
+	f := fleet.NewFleet(t)
+	ctx := context.Background()
+	from := nativeExport(t, f, "01700000000013-replace1", "DYNAMODB_JSON", [][]string{nativeLines(0, 10)})
+	dst := f.Name + "-dst"
+	require.NoError(t, sampledata.CreateTable(ctx, f.Clients.DynamoDB, dst))
+	res := f.Coordinator("restore", "--from", from, "--table", dst)
+	require.Equal(t, 0, res.Code, res.Stderr)
+	id := strings.TrimSpace(res.Stdout)
+
+	// Before any worker runs, the file is replaced by another valid one.
+	key := strings.TrimPrefix(from, "s3://"+f.Bucket+"/") + "data/file0.json.gz"
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = io.WriteString(zw, strings.Join(nativeLines(100, 10), "\n")+"\n")
+	require.NoError(t, zw.Close())
+	_, err := f.Clients.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: &f.Bucket, Key: &key, Body: bytes.NewReader(buf.Bytes())})
+	require.NoError(t, err)
+
+	startRestoreWorkers(f, 1)
+	f.WaitState(id, "FAILED", 2*time.Minute)
+	out := f.Coordinator("status", "--export-id", id)
+	require.Contains(t, out.Stdout, "changed since it was verified")
+	requireEmpty(t, f, dst)
+}

@@ -114,12 +114,13 @@ type restoreFileRow struct {
 	MD5         string `dynamodbav:"md5"`
 	Bytes       int64  `dynamodbav:"bytes"`
 	Compression string `dynamodbav:"compression,omitempty"`
+	ETag        string `dynamodbav:"etag,omitempty"`
 }
 
 func restoreFileRows(fs []export.RestoreFile) []restoreFileRow {
 	var out []restoreFileRow
 	for _, f := range fs {
-		out = append(out, restoreFileRow{Key: f.Key, Items: f.Items, MD5: f.MD5, Bytes: f.Bytes, Compression: string(f.Compression)})
+		out = append(out, restoreFileRow{Key: f.Key, Items: f.Items, MD5: f.MD5, Bytes: f.Bytes, Compression: string(f.Compression), ETag: f.ETag})
 	}
 	return out
 }
@@ -127,7 +128,7 @@ func restoreFileRows(fs []export.RestoreFile) []restoreFileRow {
 func (r *exportRow) restoreFiles() []export.RestoreFile {
 	var out []export.RestoreFile
 	for _, f := range r.RestoreFiles {
-		out = append(out, export.RestoreFile{Key: f.Key, Items: f.Items, MD5: f.MD5, Bytes: f.Bytes, Compression: datafile.Compression(f.Compression)})
+		out = append(out, export.RestoreFile{Key: f.Key, Items: f.Items, MD5: f.MD5, Bytes: f.Bytes, Compression: datafile.Compression(f.Compression), ETag: f.ETag})
 	}
 	return out
 }

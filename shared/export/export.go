@@ -174,6 +174,7 @@ type RestoreFile struct {
 	MD5         string // base64 MD5 from manifest-files.json
 	Bytes       int64
 	Compression datafile.Compression
+	ETag        string // the object's ETag when it was verified: workers read only that object
 }
 
 // Root is the S3 folder of this export: <prefix>/AWSDynamoDB/<id>/.

@@ -409,7 +409,8 @@ func checkFiles(ctx context.Context, obj *objstore.Store, bucket string, mfiles 
 func checkFile(ctx context.Context, obj *objstore.Store, bucket string, mf manifest.File, keys, idx []keyAttr) (export.RestoreFile, error) {
 	name := fmt.Sprintf("s3://%s/%s", bucket, mf.DataFileS3Key)
 	f := export.RestoreFile{Key: mf.DataFileS3Key, Items: mf.ItemCount, MD5: mf.MD5Checksum, Compression: datafile.CompressionOf(mf.DataFileS3Key)}
-	body, err := obj.Get(ctx, mf.DataFileS3Key)
+	body, etag, err := obj.Open(ctx, mf.DataFileS3Key, "")
+	f.ETag = etag
 	if err != nil {
 		if fault.Classify(err) == fault.KindPermanent {
 			return f, fault.Invalidf("data file %s listed in the manifest cannot be read: %v", name, err)

@@ -18,7 +18,7 @@ func testRestoreRoundTrip(e *env) {
 		SegmentsTotal: 2, StartTime: e.clock.Now(), ArgsHash: "hash", EstimatedItems: 30,
 		RestoreFrom: "bk/AWSDynamoDB/src/", RestoreCondition: export.NotExists, WriteCapacityCap: 50, HashKey: "pk", SortKey: "sk",
 		RestoreFiles: []export.RestoreFile{
-			{Key: "bk/AWSDynamoDB/src/data/a.json.gz", Items: 10, MD5: "bWQ1", Bytes: 100, Compression: datafile.Gzip},
+			{Key: "bk/AWSDynamoDB/src/data/a.json.gz", Items: 10, MD5: "bWQ1", Bytes: 100, Compression: datafile.Gzip, ETag: `"abc"`},
 			{Key: "bk/AWSDynamoDB/src/data/b.json.zst", Items: 20, MD5: "bWQ2", Bytes: 200, Compression: datafile.Zstd},
 		},
 	}

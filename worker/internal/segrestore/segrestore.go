@@ -36,6 +36,7 @@ import (
 	"github.com/ddbfleet/ddbfleet/shared/ddbjson"
 	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/fault"
+	"github.com/ddbfleet/ddbfleet/shared/objstore"
 	"github.com/ddbfleet/ddbfleet/worker/internal/segexport"
 )
 
@@ -47,10 +48,13 @@ type WriteAPI interface {
 
 var _ WriteAPI = (*dynamodb.Client)(nil)
 
-// Objects opens a data file of the source export.
+// Objects opens a data file of the source export, refusing it if its ETag
+// is no longer ifMatch; *objstore.Store implements it.
 type Objects interface {
-	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	Open(ctx context.Context, key, ifMatch string) (io.ReadCloser, string, error)
 }
+
+var _ Objects = (*objstore.Store)(nil)
 
 // Limits of the write APIs (aws-facts: BatchWriteItem).
 const (
@@ -115,7 +119,9 @@ func (r *Restorer) Run(ctx context.Context, job segexport.Job) (segexport.Result
 	st := &state{line: 0, kept: seg.Bytes, lastCommitAt: clk.Now(),
 		cp: export.Checkpoint{NextPart: seg.NextPart, ItemCount: seg.ItemCount, Bytes: seg.Bytes, Pages: seg.Pages}}
 
-	body, err := r.Objects(exp.Bucket).Get(ctx, file.Key)
+	// Only the object the coordinator verified: a file replaced since is
+	// refused before anything from it is written.
+	body, _, err := r.Objects(exp.Bucket).Open(ctx, file.Key, file.ETag)
 	if err != nil {
 		return res, fmt.Errorf("%s: open: %w", where, err)
 	}

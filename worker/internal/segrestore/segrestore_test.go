@@ -111,12 +111,15 @@ func (c *fakeCommit) CompleteSegment(_ context.Context, _ export.Lease, _ *expor
 
 type objects map[string][]byte
 
-func (o objects) Get(_ context.Context, key string) (io.ReadCloser, error) {
+func (o objects) Open(_ context.Context, key, ifMatch string) (io.ReadCloser, string, error) {
 	b, ok := o[key]
 	if !ok {
-		return nil, fmt.Errorf("no such key %s", key)
+		return nil, "", fmt.Errorf("no such key %s", key)
 	}
-	return io.NopCloser(bytes.NewReader(b)), nil
+	if ifMatch != "" && ifMatch != "etag-1" {
+		return nil, "", fault.Permanent(fmt.Errorf("%s changed since it was verified", key))
+	}
+	return io.NopCloser(bytes.NewReader(b)), "etag-1", nil
 }
 
 type pacer struct {
@@ -284,5 +287,15 @@ func TestRestoreDrainsAtACheckpoint(t *testing.T) {
 	require.ErrorIs(t, err, segexport.ErrDrained)
 	require.Len(t, com.cps, 1, "the work done is checkpointed before handing back")
 	require.EqualValues(t, len(db.items), com.cps[0].ItemCount)
+	require.Nil(t, com.done)
+}
+
+func TestRestoreReadsOnlyTheObjectItVerified(t *testing.T) {
+	r, db, com, job, _ := setup(t, 20, -1, export.Overwrite)
+	job.Export.RestoreFiles[0].ETag = "etag-2"
+	_, err := r.Run(context.Background(), job)
+	require.Equal(t, fault.KindPermanent, fault.Classify(err))
+	require.ErrorContains(t, err, "changed since it was verified")
+	require.Empty(t, db.items, "nothing from a replaced file is written")
 	require.Nil(t, com.done)
 }

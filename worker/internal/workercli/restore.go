@@ -1,8 +1,6 @@
 package workercli
 
 import (
-	"context"
-	"io"
 	"os"
 	"strconv"
 	"time"
@@ -25,11 +23,7 @@ func newRestorer(db segrestore.WriteAPI, store controltable.Store, buckets func(
 	}
 	return &segrestore.Restorer{
 		DB: db, Commit: store, Log: log, LeaseDuration: lease, Retry: policy,
-		Objects:         func(bucket string) segrestore.Objects { return getter{buckets(bucket)} },
+		Objects:         func(bucket string) segrestore.Objects { return buckets(bucket) },
 		CheckpointItems: every, CheckpointEvery: 5 * time.Second,
 	}
 }
-
-type getter struct{ s *objstore.Store }
-
-func (g getter) Get(ctx context.Context, key string) (io.ReadCloser, error) { return g.s.Get(ctx, key) }
