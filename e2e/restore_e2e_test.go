@@ -466,3 +466,39 @@ func TestRestoreRefusesAFileReplacedAfterItWasVerified(t *testing.T) {
 	require.Contains(t, out.Stdout, "changed since it was verified")
 	requireEmpty(t, f, dst)
 }
+
+func TestRestoreUnderTenPercentFaultsOnEveryService(t *testing.T) {
+	f := fleet.NewFleet(t)
+	src := f.CreateTable(2000)
+	startRestoreWorkers(f, 1)
+	from := exportTable(t, f, src, "--segments", "4")
+	dst := f.Name + "-dst"
+	ctx := context.Background()
+	require.NoError(t, sampledata.CreateTable(ctx, f.Clients.DynamoDB, dst))
+	// Half the items already there, changed: not-exists keeps them.
+	require.NoError(t, sampledata.FillWith(ctx, f.Clients.DynamoDB, dst, 1000, 2, func(i int) map[string]types.AttributeValue {
+		it := sampledata.Item(i, 100)
+		it["name"] = &types.AttributeValueMemberS{Value: "changed"}
+		return it
+	}, nil))
+	// From here on every binary — coordinator included — sees faults.
+	f.ExtraEnv = []string{"DDBFLEET_TEST_FAULT_RATE=0.1", "DDBFLEET_RESTORE_CHECKPOINT_ITEMS=100"}
+	for range 2 {
+		f.StartWorker("--exit-when-idle", "6s", "--lease-duration", "10s")
+	}
+	res := f.Coordinator("restore", "--from", from, "--table", dst, "--condition", "not-exists", "--wait", "--lease-duration", "10s")
+	require.Equal(t, 0, res.Code, res.Stderr)
+	require.Contains(t, res.Stderr, "fault injection on")
+	id := strings.TrimSpace(res.Stdout)
+	f.ExtraEnv = nil
+	st := f.StatusJSON(id)
+	require.EqualValues(t, 1000, st["itemsKept"], "counts stay exact through lost answers and retries")
+	require.EqualValues(t, 1000, st["itemsWritten"])
+	want, got := f.ScanTable(src), f.ScanTable(dst)
+	require.Len(t, got, 2000)
+	for k, v := range want {
+		if !strings.Contains(got[k], `"changed"`) {
+			require.Equal(t, v, got[k], "item %s", k)
+		}
+	}
+}

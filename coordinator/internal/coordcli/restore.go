@@ -395,9 +395,12 @@ func checkFiles(ctx context.Context, obj *objstore.Store, bucket string, mfiles 
 	g.SetLimit(conc)
 	for i, mf := range mfiles {
 		g.Go(func() error {
-			f, err := checkFile(gctx, obj, bucket, mf, keys, idx)
-			files[i] = f
-			return err
+			// A read cut short is retried; a bad file is not (Invalid).
+			return fault.Retry(gctx, fault.DefaultPolicy, func(ctx context.Context) error {
+				f, err := checkFile(ctx, obj, bucket, mf, keys, idx)
+				files[i] = f
+				return err
+			})
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -450,11 +453,15 @@ func checkFile(ctx context.Context, obj *objstore.Store, bucket string, mf manif
 			bad = fmt.Errorf("line %d holds an item of %d bytes, over DynamoDB's 400 KB limit", n, size)
 		}
 	}
+	if cr.err != nil {
+		// The connection failed, not the file.
+		return f, fault.Retryable(fmt.Errorf("read %s: %w", name, cr.err))
+	}
 	if err := sc.Err(); err != nil {
 		bad = errors.Join(bad, fmt.Errorf("cannot be decompressed: %v", err))
 	}
 	if _, err := io.Copy(io.Discard, cr); err != nil {
-		return f, fleetcli.Failedf("read %s: %w", name, err)
+		return f, fault.Retryable(fmt.Errorf("read %s: %w", name, err))
 	}
 	f.Bytes = cr.n
 	if got := base64.StdEncoding.EncodeToString(h.Sum(nil)); got != mf.MD5Checksum {
@@ -469,14 +476,20 @@ func checkFile(ctx context.Context, obj *objstore.Store, bucket string, mf manif
 	return f, nil
 }
 
+// countReader counts the bytes read and remembers a read error of the
+// object itself, as opposed to one of its decompression.
 type countReader struct {
-	r io.Reader
-	n int64
+	r   io.Reader
+	n   int64
+	err error
 }
 
 func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
 	return n, err
 }
 
