@@ -96,6 +96,42 @@ type exportRow struct {
 	SSEKMSKeyID          string            `dynamodbav:"sseKmsKeyId,omitempty"`
 	StorageClass         string            `dynamodbav:"storageClass,omitempty"`
 	ParquetSchema        []byte            `dynamodbav:"parquetSchema,omitempty"`
+	// Restore jobs only (see export.Export.Kind); "kind" is the row's
+	// type, so the job's kind is jobKind.
+	JobKind          string           `dynamodbav:"jobKind,omitempty"`
+	RestoreFrom      string           `dynamodbav:"restoreFrom,omitempty"`
+	RestoreFiles     []restoreFileRow `dynamodbav:"restoreFiles,omitempty"`
+	RestoreCondition string           `dynamodbav:"restoreCondition,omitempty"`
+	WriteCapacityCap float64          `dynamodbav:"writeCapacityCap,omitempty"`
+	HashKey          string           `dynamodbav:"hashKey,omitempty"`
+	SortKey          string           `dynamodbav:"sortKey,omitempty"`
+}
+
+// restoreFileRow is one export.RestoreFile, in the job row: a job row
+// holds a few thousand files within DynamoDB's 400 KB item limit.
+type restoreFileRow struct {
+	Key         string `dynamodbav:"key"`
+	Items       int64  `dynamodbav:"items"`
+	MD5         string `dynamodbav:"md5"`
+	Bytes       int64  `dynamodbav:"bytes"`
+	Compression string `dynamodbav:"compression,omitempty"`
+	ETag        string `dynamodbav:"etag,omitempty"`
+}
+
+func restoreFileRows(fs []export.RestoreFile) []restoreFileRow {
+	var out []restoreFileRow
+	for _, f := range fs {
+		out = append(out, restoreFileRow{Key: f.Key, Items: f.Items, MD5: f.MD5, Bytes: f.Bytes, Compression: string(f.Compression), ETag: f.ETag})
+	}
+	return out
+}
+
+func (r *exportRow) restoreFiles() []export.RestoreFile {
+	var out []export.RestoreFile
+	for _, f := range r.RestoreFiles {
+		out = append(out, export.RestoreFile{Key: f.Key, Items: f.Items, MD5: f.MD5, Bytes: f.Bytes, Compression: datafile.Compression(f.Compression), ETag: f.ETag})
+	}
+	return out
 }
 
 const exprValuesAttr = "exprValues"
@@ -115,6 +151,8 @@ func (r *exportRow) toExport() *export.Export {
 		ExpressionAttributeNames: r.ExprNames,
 		Objects:                  export.ObjectOptions{SSE: r.SSE, SSEKMSKeyID: r.SSEKMSKeyID, StorageClass: r.StorageClass},
 		ParquetSchema:            r.ParquetSchema,
+		Kind:                     export.Kind(r.JobKind), RestoreFrom: r.RestoreFrom, RestoreFiles: r.restoreFiles(),
+		RestoreCondition: export.Condition(r.RestoreCondition), WriteCapacityCap: r.WriteCapacityCap, HashKey: r.HashKey, SortKey: r.SortKey,
 	}
 }
 

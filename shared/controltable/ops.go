@@ -35,6 +35,8 @@ func (s *Dynamo) CreateExport(ctx context.Context, e *export.Export) error {
 		ExprNames: e.ExpressionAttributeNames,
 		SSE:       e.Objects.SSE, SSEKMSKeyID: e.Objects.SSEKMSKeyID, StorageClass: e.Objects.StorageClass,
 		ParquetSchema: e.ParquetSchema,
+		JobKind:       string(e.Kind), RestoreFrom: e.RestoreFrom, RestoreFiles: restoreFileRows(e.RestoreFiles),
+		RestoreCondition: string(e.RestoreCondition), WriteCapacityCap: e.WriteCapacityCap, HashKey: e.HashKey, SortKey: e.SortKey,
 	}
 	if row.Format == string(datafile.DynamoDBJSON) {
 		row.Format = ""

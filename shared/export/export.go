@@ -115,6 +115,69 @@ type Export struct {
 	// ParquetSchema is the schema every worker writes, for Parquet
 	// exports: inferred once at plan time (shared/parquetfile JSON).
 	ParquetSchema []byte
+
+	// Kind is what the job does: an export ("" or KindExport) or a
+	// restore (KindRestore). A restore reuses segments, leases and
+	// checkpoints: segment i loads RestoreFiles[i], its checkpoint counts
+	// lines applied (ItemCount) and items kept (Bytes), and Table is the
+	// target. Bucket is the source bucket; a restore writes nothing to S3.
+	Kind             Kind
+	RestoreFrom      string        // key prefix of the source export: <prefix>/AWSDynamoDB/<id>/
+	RestoreFiles     []RestoreFile // one unit of work per data file, in manifest order
+	RestoreCondition Condition
+	WriteCapacityCap float64 // fleet-wide write units per second (0: no cap)
+	HashKey          string  // the target's partition key, for attribute_not_exists
+	SortKey          string  // the target's sort key ("" if none): a batch never holds one key twice
+}
+
+// Kind is the kind of a job in the control table.
+type Kind string
+
+const (
+	KindExport  Kind = "export"
+	KindRestore Kind = "restore"
+)
+
+// OrDefault is the kind, with rows recorded before kinds existed read as
+// exports.
+func (k Kind) OrDefault() Kind {
+	if k == "" {
+		return KindExport
+	}
+	return k
+}
+
+// IsRestore reports whether the job loads an export into a table.
+func (e *Export) IsRestore() bool { return e.Kind == KindRestore }
+
+// Condition says what a restore does with an item whose key exists.
+type Condition string
+
+const (
+	Overwrite Condition = "overwrite"  // replace it (BatchWriteItem)
+	NotExists Condition = "not-exists" // keep it (PutItem with attribute_not_exists)
+)
+
+// ParseCondition reads --condition ("" is Overwrite).
+func ParseCondition(s string) (Condition, error) {
+	switch Condition(s) {
+	case "", Overwrite:
+		return Overwrite, nil
+	case NotExists:
+		return NotExists, nil
+	}
+	return "", fmt.Errorf("--condition must be not-exists or overwrite, not %q", s)
+}
+
+// RestoreFile is one data file of the source export, as its manifest
+// lists it and as the coordinator verified it before the restore began.
+type RestoreFile struct {
+	Key         string // object key in Bucket
+	Items       int64  // itemCount from manifest-files.json
+	MD5         string // base64 MD5 from manifest-files.json
+	Bytes       int64
+	Compression datafile.Compression
+	ETag        string // the object's ETag when it was verified: workers read only that object
 }
 
 // Root is the S3 folder of this export: <prefix>/AWSDynamoDB/<id>/.
@@ -169,12 +232,17 @@ func (e *Export) Settlement(now time.Time) Settlement {
 }
 
 // ReadShare is one segment's slice of the export's fleet-wide read cap
-// when n segments share it (0: no cap).
+// (a restore's write cap) when n segments share it (0: no cap).
 func (e *Export) ReadShare(n int) float64 {
-	if e.ReadCapacityCap <= 0 {
+	capacity := e.ReadCapacityCap
+	if e.IsRestore() {
+		// A restore's pacer spends write units.
+		capacity = e.WriteCapacityCap
+	}
+	if capacity <= 0 {
 		return 0
 	}
-	return e.ReadCapacityCap / float64(max(1, n))
+	return capacity / float64(max(1, n))
 }
 
 // Segment is one parallel-scan segment of an export.

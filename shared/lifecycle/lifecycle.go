@@ -124,8 +124,11 @@ func (l *Lifecycle) Start(ctx context.Context, want *export.Export) (e *export.E
 	if e.State != export.Pending {
 		return e, created, nil
 	}
-	if _, err := l.objects(e).Put(ctx, e.Root()+manifest.StartedName, nil, ""); err != nil {
-		return nil, created, fmt.Errorf("write %s_started: %w", e.Root(), err)
+	// A restore writes nothing to S3: the bucket is its source.
+	if !e.IsRestore() {
+		if _, err := l.objects(e).Put(ctx, e.Root()+manifest.StartedName, nil, ""); err != nil {
+			return nil, created, fmt.Errorf("write %s_started: %w", e.Root(), err)
+		}
 	}
 	tasks := make([]queue.Task, e.SegmentsTotal)
 	for i := range tasks {
@@ -159,6 +162,9 @@ func (l *Lifecycle) Settle(ctx context.Context, exportID string) error {
 		if err != nil || !won {
 			return err
 		}
+		if e.IsRestore() {
+			return l.completeRestore(ctx, e)
+		}
 		return l.finalize(ctx, e)
 	case export.Fail:
 		ok, err := l.Store.SetExportState(ctx, exportID, []export.State{export.Running}, export.Failed, controltable.ExportUpdate{
@@ -167,6 +173,20 @@ func (l *Lifecycle) Settle(ctx context.Context, exportID string) error {
 			l.Log.Error("export failed", zap.String("exportId", exportID), zap.Int("segmentsFailed", e.SegmentsFailed), zap.String("reason", e.LastError))
 		}
 		return err
+	}
+	return nil
+}
+
+// completeRestore ends a restore whose files are all loaded: it has no
+// manifest to write, so FINALIZING moves straight on to COMPLETED.
+func (l *Lifecycle) completeRestore(ctx context.Context, e *export.Export) error {
+	ok, err := l.Store.SetExportState(ctx, e.ExportID, []export.State{export.Finalizing}, export.Completed, controltable.ExportUpdate{EndTime: l.now()})
+	if err != nil {
+		return err
+	}
+	if ok {
+		l.Log.Info("restore completed", zap.String("exportId", e.ExportID), zap.String("table", e.Table),
+			zap.Int64("items", e.ItemCount), zap.Int64("kept", e.Bytes), zap.Int("files", e.SegmentsTotal))
 	}
 	return nil
 }
@@ -491,6 +511,11 @@ func (l *Lifecycle) Cancel(ctx context.Context, exportID string) (int, error) {
 		if !ok {
 			return 0, fmt.Errorf("export %s changed state while cancelling; run cancel again", exportID)
 		}
+	}
+	if e.IsRestore() {
+		// The bucket is the restore's source: never delete from it.
+		l.Log.Info("restore cancelled", zap.String("exportId", exportID), zap.String("table", e.Table))
+		return 0, nil
 	}
 	// Workers' commits now fail the export-state check, and each deletes
 	// its own rejected upload; this removes the rest.

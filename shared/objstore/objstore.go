@@ -25,6 +25,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/ddbfleet/ddbfleet/shared/fault"
 )
 
 // API is the part of the S3 client the store uses (manager.Uploader needs
@@ -224,6 +226,25 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("get s3://%s/%s: %w", s.bucket, key, err)
 	}
 	return out.Body, nil
+}
+
+// Open opens an object for reading and returns its ETag. With ifMatch
+// set, S3 refuses (412, a permanent error) an object whose ETag is not
+// ifMatch: it changed since it was looked at.
+func (s *Store) Open(ctx context.Context, key, ifMatch string) (io.ReadCloser, string, error) {
+	in := &s3.GetObjectInput{Bucket: &s.bucket, Key: &key}
+	if ifMatch != "" {
+		in.IfMatch = &ifMatch
+	}
+	out, err := s.api.GetObject(ctx, in)
+	if err != nil {
+		var ae smithy.APIError
+		if ifMatch != "" && errors.As(err, &ae) && ae.ErrorCode() == "PreconditionFailed" {
+			return nil, "", fault.Permanent(fmt.Errorf("s3://%s/%s changed since it was verified (ETag is no longer %s): %w", s.bucket, key, ifMatch, err))
+		}
+		return nil, "", fmt.Errorf("get s3://%s/%s: %w", s.bucket, key, err)
+	}
+	return out.Body, aws.ToString(out.ETag), nil
 }
 
 // Exists reports whether key exists.

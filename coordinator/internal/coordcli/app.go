@@ -36,6 +36,7 @@ func App() *cli.App {
 		Commands: fleetcli.WithGlobalFlags([]*cli.Command{
 			initCommand(), exportCommand(), statusCommand(), verifyCommand(),
 			retryCommand(), cancelCommand(), rescueCommand(), estimateCommand(), ddlCommand(), listCommand(), serveCommand(),
+			restoreCommand(),
 		}),
 	}
 }

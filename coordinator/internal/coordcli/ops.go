@@ -35,6 +35,11 @@ type status struct {
 	EndTime            string          `json:"endTime,omitempty"`
 	LastError          string          `json:"lastError,omitempty"`
 	FailedSegments     []failedSegment `json:"failedSegments,omitempty"`
+	// Restores only: items written (ItemCount counts lines applied) and
+	// items kept because the target held their key (--condition not-exists).
+	ItemsWritten *int64 `json:"itemsWritten,omitempty"`
+	ItemsKept    *int64 `json:"itemsKept,omitempty"`
+	RestoreFrom  string `json:"restoreFrom,omitempty"`
 }
 
 type failedSegment struct {
@@ -45,7 +50,7 @@ type failedSegment struct {
 
 func newStatus(e *export.Export, segs []*export.Segment) status {
 	s := status{
-		ExportID: e.ExportID, Kind: "export", Table: e.Table, State: string(e.State), SegmentsTotal: e.SegmentsTotal,
+		ExportID: e.ExportID, Kind: string(e.Kind.OrDefault()), Table: e.Table, State: string(e.State), SegmentsTotal: e.SegmentsTotal,
 		SegmentsDone: e.SegmentsDone, SegmentsFailed: e.SegmentsFailed, ItemCount: e.ItemCount, Bytes: e.Bytes,
 		ReadCapacityCap:    e.ReadCapacityCap,
 		ManifestSummaryKey: e.ManifestSummaryKey, S3Bucket: e.Bucket, S3Prefix: e.Prefix,
@@ -72,6 +77,12 @@ func newStatus(e *export.Export, segs []*export.Segment) status {
 		case seg.State == export.SegmentFailed:
 			s.FailedSegments = append(s.FailedSegments, failedSegment{Segment: seg.Segment, Attempts: seg.Attempt, LastError: seg.LastError})
 		}
+	}
+	if e.IsRestore() {
+		kept, written := s.Bytes, s.ItemCount-s.Bytes
+		s.ItemsKept, s.ItemsWritten = &kept, &written
+		s.RestoreFrom = fmt.Sprintf("s3://%s/%s", e.Bucket, e.RestoreFrom)
+		s.ExportRoot = s.RestoreFrom
 	}
 	return s
 }
@@ -101,6 +112,19 @@ func statusCommand() *cli.Command {
 			if c.Bool("json") {
 				return e.printJSON(st)
 			}
+			if exp.IsRestore() {
+				fmt.Fprintf(e.stdout, "restore %s into table %s: %s\n", st.ExportID, st.Table, st.State)
+				fmt.Fprintf(e.stdout, "  files     %d verified, %d done, %d running, %d failed\n", st.SegmentsTotal, st.SegmentsDone, st.SegmentsRunning, st.SegmentsFailed)
+				fmt.Fprintf(e.stdout, "  items     %d written, %d kept (already in the table)\n", *st.ItemsWritten, *st.ItemsKept)
+				fmt.Fprintf(e.stdout, "  from      %s\n", st.RestoreFrom)
+				if st.LastError != "" {
+					fmt.Fprintf(e.stdout, "  error     %s\n", st.LastError)
+				}
+				for _, f := range st.FailedSegments {
+					fmt.Fprintf(e.stdout, "  file %d failed after %d attempts: %s\n", f.Segment, f.Attempts, f.LastError)
+				}
+				return nil
+			}
 			fmt.Fprintf(e.stdout, "export %s of table %s: %s\n", st.ExportID, st.Table, st.State)
 			fmt.Fprintf(e.stdout, "  segments  %d done, %d running, %d failed, %d total\n", st.SegmentsDone, st.SegmentsRunning, st.SegmentsFailed, st.SegmentsTotal)
 			fmt.Fprintf(e.stdout, "  items     %d (%d bytes compressed)\n", st.ItemCount, st.Bytes)
@@ -124,10 +148,15 @@ func verifyCommand() *cli.Command {
 		Name:  "verify",
 		Usage: "re-read every data file of a completed export and check it against the manifest and the control table",
 		Flags: []cli.Flag{exportIDFlag, jsonFlag,
-			&cli.IntFlag{Name: "concurrency", Value: 8, Usage: "files read at once"}},
+			&cli.IntFlag{Name: "concurrency", Value: 8, Usage: "files read at once"},
+			&cli.IntFlag{Name: "sample", Value: 1000, Usage: "restores: random items per file re-read from the target table"},
+			&cli.BoolFlag{Name: "all-items", Usage: "restores: re-read every item, not a sample"}},
 		Action: withExport(func(c *cli.Context, e *env, exp *export.Export) error {
 			if exp.State != export.Completed {
 				return fleetcli.Failedf("export %s is %s; only a COMPLETED export can be verified", exp.ExportID, exp.State)
+			}
+			if exp.IsRestore() {
+				return verifyRestore(c, e, exp)
 			}
 			parts, err := e.store.ListParts(c.Context, exp.ExportID)
 			if err != nil {

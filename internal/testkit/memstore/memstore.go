@@ -101,6 +101,7 @@ func copyExport(e *export.Export) *export.Export {
 	c.ExpressionAttributeNames = maps.Clone(e.ExpressionAttributeNames)
 	c.ExpressionAttributeValues = maps.Clone(e.ExpressionAttributeValues)
 	c.ParquetSchema = slices.Clone(e.ParquetSchema)
+	c.RestoreFiles = slices.Clone(e.RestoreFiles)
 	return &c
 }
 

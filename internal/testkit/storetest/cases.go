@@ -39,6 +39,7 @@ var cases = []struct {
 	{"LostAnswer/CommitPartAfterTheLeaseMoved", testLostCommitLeaseMoved},
 	{"LostAnswer/CompleteSegment", testLostCompletion},
 	{"Paging", testPaging},
+	{"RestoreJobRoundTripAndLineCheckpoints", testRestoreRoundTrip},
 }
 
 // cursor is a LastEvaluatedKey of a table keyed (pk string, sk number).

@@ -32,6 +32,7 @@ import (
 	"github.com/ddbfleet/ddbfleet/worker/internal/metrics"
 	"github.com/ddbfleet/ddbfleet/worker/internal/pacer"
 	"github.com/ddbfleet/ddbfleet/worker/internal/segexport"
+	"github.com/ddbfleet/ddbfleet/worker/internal/segrestore"
 )
 
 // Queue is the work queue as the loop uses it; *queue.Queue implements it.
@@ -54,7 +55,8 @@ type Store interface {
 	CountLeased(ctx context.Context, exportID string) (int, error)
 }
 
-// Runner exports one claimed segment; *segexport.Exporter implements it.
+// Runner works one claimed segment: *segexport.Exporter exports one,
+// *segrestore.Restorer restores one file of a restore job.
 type Runner interface {
 	Run(ctx context.Context, job segexport.Job) (segexport.Result, error)
 }
@@ -76,6 +78,7 @@ var (
 	_ Queue  = (*queue.Queue)(nil)
 	_ Store  = controltable.Store(nil)
 	_ Runner = (*segexport.Exporter)(nil)
+	_ Runner = (*segrestore.Restorer)(nil)
 )
 
 // Config tunes the loop.
@@ -95,6 +98,9 @@ type Consumer struct {
 	Store    Store
 	Settler  Settler
 	Exporter Runner
+	// Restorer runs the units of restore jobs (export.KindRestore);
+	// *segrestore.Restorer implements it.
+	Restorer Runner
 	Protect  Protector
 	Metrics  *metrics.Emitter // nil: no metrics
 	Log      *zap.Logger
@@ -357,9 +363,19 @@ func (c *Consumer) run(ctx context.Context, m queue.Message, exp *export.Export,
 		defer close(hbDone)
 		c.heartbeat(segCtx, cancel, lease, m, pace, prog, log)
 	}()
-	res, runErr := c.Exporter.Run(segCtx, segexport.Job{
-		Export: exp, Segment: seg, Lease: lease, Drain: drain, Pacer: c.Metrics.Pacer(exp.ExportID, prog), Read: &prog.read,
-	})
+	runner := c.Exporter
+	if exp.IsRestore() {
+		runner = c.Restorer
+	}
+	var res segexport.Result
+	var runErr error
+	if runner == nil {
+		runErr = fault.Permanent(fmt.Errorf("this worker has no runner for %s jobs", exp.Kind.OrDefault()))
+	} else {
+		res, runErr = runner.Run(segCtx, segexport.Job{
+			Export: exp, Segment: seg, Lease: lease, Drain: drain, Pacer: c.Metrics.Pacer(exp.ExportID, prog), Read: &prog.read,
+		})
+	}
 	cause := context.Cause(segCtx)
 	cancel(nil)
 	<-hbDone

@@ -177,6 +177,7 @@ func run(c *cli.Context) error {
 		Store:    store,
 		Settler:  life,
 		Exporter: exporter,
+		Restorer: newRestorer(clients.DynamoDB, store, buckets, log, cfg.LeaseDuration, policy),
 		Protect:  protect,
 		Log:      log,
 	}
