@@ -17,6 +17,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -36,15 +37,20 @@ import (
 // scanTarget is the X-Amz-Target of DynamoDB's Scan.
 const scanTarget = "DynamoDB_20120810.Scan"
 
-// delayer decides and applies each call's added latency.
+// delayer decides and applies each call's added latency, and keeps how
+// long the server took behind it (so a run can tell added latency from
+// the server's own time).
 type delayer struct {
-	scan, other, jitter time.Duration
-	scans, others       atomic.Int64
+	scan, other, jitter     time.Duration
+	scans, others           atomic.Int64
+	scanServer, otherServer atomic.Int64 // nanoseconds spent forwarding, summed
 }
+
+func isScan(r *http.Request) bool { return r.Header.Get("X-Amz-Target") == scanTarget }
 
 func (d *delayer) delay(r *http.Request) time.Duration {
 	base := d.other
-	if r.Header.Get("X-Amz-Target") == scanTarget {
+	if isScan(r) {
 		base = d.scan
 		d.scans.Add(1)
 	} else {
@@ -56,8 +62,30 @@ func (d *delayer) delay(r *http.Request) time.Duration {
 	return max(base, 0)
 }
 
+// statsPath serves the counters as JSON (GET), so a harness can tell, per
+// run, how long the server itself took per Scan. DynamoDB's API only uses
+// POST /, so the path cannot collide with a real call.
+const statsPath = "/__latencyproxy/stats"
+
+// Stats is what statsPath returns; times are summed nanoseconds.
+type Stats struct {
+	Scans         int64 `json:"scans"`
+	ScanServerNs  int64 `json:"scanServerNs"`
+	Others        int64 `json:"others"`
+	OtherServerNs int64 `json:"otherServerNs"`
+}
+
+func (d *delayer) stats() Stats {
+	return Stats{Scans: d.scans.Load(), ScanServerNs: d.scanServer.Load(), Others: d.others.Load(), OtherServerNs: d.otherServer.Load()}
+}
+
 func (d *delayer) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == statsPath {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(d.stats())
+			return
+		}
 		// Before forwarding, like the request's trip to the region; a
 		// client that gives up meanwhile gets nothing, as on a network.
 		t := time.NewTimer(d.delay(r))
@@ -67,8 +95,26 @@ func (d *delayer) wrap(next http.Handler) http.Handler {
 		case <-r.Context().Done():
 			return
 		}
+		start := time.Now()
 		next.ServeHTTP(w, r)
+		if isScan(r) {
+			d.scanServer.Add(int64(time.Since(start)))
+		} else {
+			d.otherServer.Add(int64(time.Since(start)))
+		}
 	})
+}
+
+// report is one line of what the proxy saw.
+func (d *delayer) report() string {
+	mean := func(total, n int64) time.Duration {
+		if n == 0 {
+			return 0
+		}
+		return time.Duration(total / n).Round(100 * time.Microsecond)
+	}
+	return fmt.Sprintf("delayed %d Scan (server %s each on average, after the +%s) and %d other calls (server %s, after +%s)",
+		d.scans.Load(), mean(d.scanServer.Load(), d.scans.Load()), d.scan, d.others.Load(), mean(d.otherServer.Load(), d.others.Load()), d.other)
 }
 
 func main() {
@@ -141,6 +187,6 @@ func run(listen, target, addrFile string, d *delayer) error {
 	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shut)
-	fmt.Fprintf(os.Stderr, "latencyproxy: delayed %d Scan and %d other calls\n", d.scans.Load(), d.others.Load())
+	fmt.Fprintf(os.Stderr, "latencyproxy: %s\n", d.report())
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -49,6 +50,17 @@ func TestScanAndOtherCallsGetTheirOwnDelayAndPassThroughUnchanged(t *testing.T) 
 	require.Equal(t, "DynamoDB_20120810.GetItem", (<-got).target)
 	require.Equal(t, int64(1), d.scans.Load())
 	require.Equal(t, int64(1), d.others.Load())
+
+	resp, err := http.Get(proxy.URL + statsPath)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var st Stats
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&st))
+	require.Equal(t, int64(1), st.Scans)
+	require.Equal(t, int64(1), st.Others)
+	require.Positive(t, st.ScanServerNs, "the server's own time is kept apart from the added delay")
+	require.Less(t, st.ScanServerNs, int64(200*time.Millisecond))
+	require.Empty(t, got, "stats are not forwarded")
 }
 
 func TestJitterStaysWithinItsBounds(t *testing.T) {
