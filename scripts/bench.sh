@@ -22,6 +22,8 @@
 #   BENCH_WORKER_CONCURRENCY  segments per worker (default 4, the worker's;
 #                             2 in latency mode)
 #   BENCH_PAGE_SIZE           Scan Limit (default 1000)
+#   BENCH_PARQUET=1           also export the table as Parquet and compare
+#                             it with the JSON gzip export (wall, peak RSS)
 #   BENCH_ROUNDS              rounds of the runs; best of each shown
 #                             (default 3: the machine may be shared)
 #   BENCH_FLOOR_GZIP          the upload floor's gzip: klauspost (default:

@@ -77,6 +77,9 @@ type config struct {
 	// proxy at ddbProxy, which adds scanLatency/otherLatency (for the
 	// header; the proxy applies them).
 	ddbProxy, scanLatency, otherLatency string
+	// parquet adds a Parquet export of the same table to the runs, to
+	// compare with the JSON gzip export (BENCH_PARQUET=1).
+	parquet bool
 }
 
 func (c config) latencyMode() bool { return c.ddbProxy != "" }
@@ -176,6 +179,7 @@ func main() {
 	flag.IntVar(&c.fillParallel, "fill-parallel", envInt("BENCH_FILL_PARALLEL", 16), "batch writes in flight while filling [BENCH_FILL_PARALLEL]")
 	flag.IntVar(&c.level, "compression-level", envInt("BENCH_COMPRESSION_LEVEL", 5), "gzip level for the floors and the workers (the worker's default is 5)")
 	flag.StringVar(&c.floorGzip, "floor-gzip", envStr("BENCH_FLOOR_GZIP", "klauspost"), "the upload floor's gzip: klauspost (the worker's library, at -compression-level) or stdlib (compress/gzip at its default level, what a naive tool would use) [BENCH_FLOOR_GZIP]")
+	flag.BoolVar(&c.parquet, "parquet", os.Getenv("BENCH_PARQUET") == "1", "also export the table as Parquet (snappy) and compare it with the JSON gzip export [BENCH_PARQUET=1]")
 	flag.IntVar(&c.rounds, "rounds", envInt("BENCH_ROUNDS", 3), "rounds of all runs; the table shows each run's best round [BENCH_ROUNDS]")
 	flag.StringVar(&c.bin, "bin", "bin", "folder holding coordinator and worker")
 	flag.StringVar(&c.out, "out", os.Getenv("BENCH_OUT"), "also write the results table (markdown) to this file [BENCH_OUT]")
@@ -332,6 +336,10 @@ func run(ctx context.Context, c config) error {
 			}
 			return exp, nil
 		}})
+	if c.parquet {
+		runs = append(runs, runSpec{fmt.Sprintf("export, parquet (%d workers)", c.workers), "", "the same export with --format parquet (snappy)",
+			func(int) (row, error) { return measureExport(ctx, ddb, c, fleetEnv, "--format", "parquet") }})
+	}
 
 	// Rounds interleave the runs, and the table keeps each run's best
 	// round: on a shared machine other load only ever adds time, so the
@@ -753,7 +761,7 @@ func measureInProcess(name string, f func() (int64, error)) (row, error) {
 // Local serves requests one at a time, so the polls slowed the export's
 // own Scans (200+ instead of ~120 ms a page in latency mode) and no
 // floor's. The control table is read every 500 ms only to notice the end.
-func measureExport(ctx context.Context, ddb *dynamodb.Client, c config, env []string) (row, error) {
+func measureExport(ctx context.Context, ddb *dynamodb.Client, c config, env []string, exportArgs ...string) (row, error) {
 	coord, worker := filepath.Join(c.bin, "coordinator"), filepath.Join(c.bin, "worker")
 	fleetEnv := append(os.Environ(), env...)
 	initCmd := exec.CommandContext(ctx, coord, "init")
@@ -816,6 +824,7 @@ func measureExport(ctx context.Context, ddb *dynamodb.Client, c config, env []st
 	cmd := exec.CommandContext(ctx, coord, "export", "--table", c.table, "--bucket", c.bucket,
 		"--segments", strconv.Itoa(c.segments), "--scan-page-size", strconv.Itoa(c.pageSize),
 		"--export-id", id, "--log-level", "warn")
+	cmd.Args = append(cmd.Args, exportArgs...)
 	cmd.Stdout, cmd.Stderr = &coordOut, &coordOut
 	cmd.Env = fleetEnv
 	if err := cmd.Run(); err != nil {
@@ -1158,8 +1167,8 @@ func render(c config, tableBytes int64, rows []row) string {
 // against: the upload floor, or in latency mode the pipelined one (the
 // sequential floor shows what reading page by page would cost).
 func renderTarget(c config, rows []row, walls [][]time.Duration) string {
-	ref := len(rows) - 2
-	exp := len(rows) - 1
+	exp := slices.IndexFunc(rows, func(r row) bool { return strings.HasPrefix(r.name, "export (") })
+	ref := exp - 1
 	medians := func(i int) time.Duration {
 		ws := slices.Clone(walls[i])
 		slices.Sort(ws)
@@ -1174,6 +1183,17 @@ func renderTarget(c config, rows []row, walls [][]time.Duration) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nTarget: export ≤ 1.15 × %s — %s: %.2f best against best, %.2f median against median (%.2f s / %.2f s).\n",
 		rows[ref].name, verdict, best, med, medians(exp).Seconds(), medians(ref).Seconds())
+	if pq := exp + 1; c.parquet && pq < len(rows) {
+		peak := func(r row) float64 { return float64(slices.Max(append([]int64{0}, r.peakRSSKiB...))) / 1024 }
+		bestPQ := rows[pq].wall.Seconds() / rows[exp].wall.Seconds()
+		medPQ := medians(pq).Seconds() / medians(exp).Seconds()
+		verdict := "met"
+		if bestPQ > 1.3 || peak(rows[pq]) > 256 {
+			verdict = "NOT met"
+		}
+		fmt.Fprintf(&b, "Target: Parquet export ≤ 1.3 × the JSON gzip export and ≤ 256 MiB per worker — %s: %.2f best against best, %.2f median against median; peak RSS per worker %.0f MiB (JSON %.0f MiB).\n",
+			verdict, bestPQ, medPQ, peak(rows[pq]), peak(rows[exp]))
+	}
 	if c.latencyMode() {
 		seq, pipe := rows[1].wall.Seconds(), rows[ref].wall.Seconds()
 		// Pipelining can only save the shorter of a page's Scan and its
