@@ -137,9 +137,17 @@ func runExport(c *cli.Context) error {
 	if !created {
 		e.log.Info("export already recorded with the same arguments", zap.String("exportId", id), zap.String("state", string(exp.State)))
 	}
+	return report(c, e, life, exp)
+}
+
+// report is how a command that started a job ends: the job's id on
+// stdout (or its status with --json), and with --wait the job followed to
+// its end, exiting 0 only if it COMPLETED.
+func report(c *cli.Context, e *env, life *lifecycle.Lifecycle, job *export.Export) error {
+	id := job.ExportID
 	if !c.Bool("wait") {
 		if c.Bool("json") {
-			return e.printJSON(newStatus(exp, nil))
+			return e.printJSON(newStatus(job, nil))
 		}
 		fmt.Fprintln(e.stdout, id)
 		return nil
@@ -147,18 +155,18 @@ func runExport(c *cli.Context) error {
 	if !c.Bool("json") {
 		fmt.Fprintln(e.stdout, id)
 	}
-	final, err := wait(ctx, e, life, id, c.Duration("lease-duration"))
+	final, err := wait(c.Context, e, life, id, c.Duration("lease-duration"))
 	if err != nil {
 		return err
 	}
 	if c.Bool("json") {
-		segs, _ := e.store.ListSegments(ctx, id)
+		segs, _ := e.store.ListSegments(c.Context, id)
 		if err := e.printJSON(newStatus(final, segs)); err != nil {
 			return err
 		}
 	}
 	if final.State != export.Completed {
-		return fleetcli.Failedf("export %s ended %s: %s", id, final.State, final.LastError)
+		return fleetcli.Failedf("%s %s ended %s: %s", final.Kind.OrDefault(), id, final.State, final.LastError)
 	}
 	return nil
 }

@@ -353,30 +353,7 @@ func runRestore(c *cli.Context) error {
 	if err != nil {
 		return fleetcli.Failed(err)
 	}
-	if !c.Bool("wait") {
-		if c.Bool("json") {
-			return e.printJSON(newStatus(job, nil))
-		}
-		fmt.Fprintln(e.stdout, id)
-		return nil
-	}
-	if !c.Bool("json") {
-		fmt.Fprintln(e.stdout, id)
-	}
-	final, err := wait(ctx, e, life, id, c.Duration("lease-duration"))
-	if err != nil {
-		return err
-	}
-	if c.Bool("json") {
-		segs, _ := e.store.ListSegments(ctx, id)
-		if err := e.printJSON(newStatus(final, segs)); err != nil {
-			return err
-		}
-	}
-	if final.State != export.Completed {
-		return fleetcli.Failedf("restore %s ended %s: %s", id, final.State, final.LastError)
-	}
-	return nil
+	return report(c, e, life, job)
 }
 
 func tableName(arn string) string {
