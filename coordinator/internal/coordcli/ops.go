@@ -171,14 +171,7 @@ func verifyCommand() *cli.Command {
 					return err
 				}
 			} else {
-				for _, p := range rep.Problems {
-					fmt.Fprintf(e.stdout, "MISMATCH %s\n", p)
-				}
-				verdict := "OK"
-				if !rep.OK {
-					verdict = fmt.Sprintf("FAILED (%d problems)", len(rep.Problems))
-				}
-				fmt.Fprintf(e.stdout, "export %s: %d files, %d items, %d bytes re-read: %s\n", exp.ExportID, rep.Files, rep.Items, rep.Bytes, verdict)
+				fmt.Fprintf(e.stdout, "export %s: %d files, %d items, %d bytes re-read: %s\n", exp.ExportID, rep.Files, rep.Items, rep.Bytes, e.printProblems(rep.Problems))
 			}
 			if !rep.OK {
 				return fleetcli.Failedf("export %s does not verify: %d problems", exp.ExportID, len(rep.Problems))
@@ -254,4 +247,16 @@ func rescueCommand() *cli.Command {
 			return nil
 		}),
 	}
+}
+
+// printProblems prints each mismatch verify found, one line each, and
+// returns the verdict for the summary line.
+func (e *env) printProblems(problems []string) string {
+	for _, p := range problems {
+		fmt.Fprintf(e.stdout, "MISMATCH %s\n", p)
+	}
+	if len(problems) > 0 {
+		return fmt.Sprintf("FAILED (%d problems)", len(problems))
+	}
+	return "OK"
 }

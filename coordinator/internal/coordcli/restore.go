@@ -541,15 +541,8 @@ func verifyRestore(c *cli.Context, e *env, exp *export.Export) error {
 			return err
 		}
 	} else {
-		for _, p := range rep.Problems {
-			fmt.Fprintf(e.stdout, "MISMATCH %s\n", p)
-		}
-		verdict := "OK"
-		if !rep.OK {
-			verdict = fmt.Sprintf("FAILED (%d problems)", len(rep.Problems))
-		}
 		fmt.Fprintf(e.stdout, "restore %s into %s: %d files, %d items re-read from the table (%d kept as they were): %s\n",
-			exp.ExportID, exp.Table, rep.Files, rep.Checked, rep.Kept, verdict)
+			exp.ExportID, exp.Table, rep.Files, rep.Checked, rep.Kept, e.printProblems(rep.Problems))
 	}
 	if !rep.OK {
 		return fleetcli.Failedf("restore %s does not verify: %d problems", exp.ExportID, len(rep.Problems))
