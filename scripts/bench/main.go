@@ -338,7 +338,11 @@ func run(ctx context.Context, c config) error {
 		}})
 	if c.parquet {
 		runs = append(runs, runSpec{fmt.Sprintf("export, parquet (%d workers)", c.workers), "", "the same export with --format parquet (snappy)",
-			func(int) (row, error) { return measureExport(ctx, ddb, c, fleetEnv, "--format", "parquet") }})
+			func(int) (row, error) {
+				r, err := measureExport(ctx, ddb, c, fleetEnv, "--format", "parquet")
+				r.name = fmt.Sprintf("export, parquet (%d workers)", c.workers)
+				return r, err
+			}})
 	}
 
 	// Rounds interleave the runs, and the table keeps each run's best
@@ -1123,7 +1127,14 @@ func render(c config, tableBytes int64, rows []row) string {
 	if c.latencyMode() {
 		fmt.Fprintf(&b, "latency mode: every DynamoDB call of the floors and the fleet through scripts/latencyproxy, Scan +%s, other calls +%s\n", c.scanLatency, c.otherLatency)
 	}
-	floors := rows[:len(rows)-1]
+	// The reference columns are the floors' (named by short): not the
+	// export's, nor the Parquet export's that may follow it.
+	var floors []row
+	for _, r := range rows {
+		if r.short != "" {
+			floors = append(floors, r)
+		}
+	}
 	fmt.Fprint(&b, "\n| run | wall s | items/s | MB/s |")
 	for _, f := range floors {
 		fmt.Fprintf(&b, " × %s |", f.short)
