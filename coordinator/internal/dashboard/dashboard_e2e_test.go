@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ddbfleet/ddbfleet/internal/testkit/fleet"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -165,85 +165,6 @@ func (a *advancingJob) Job(_ context.Context, id string) (JobDetail, error) {
 	return detailAt(a.step), nil
 }
 
-// chromiumPath finds the browser; the test fails rather than skips where
-// a browser is required (CI, or DDBFLEET_REQUIRE_BROWSER=1), so a missing
-// install cannot pass as green.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	path := os.Getenv("DDBFLEET_CHROMIUM")
-	if path == "" {
-		path = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(path); err != nil {
-		ci := os.Getenv("CI")
-		if (ci != "" && ci != "false" && ci != "0") || os.Getenv("DDBFLEET_REQUIRE_BROWSER") == "1" {
-			t.Fatalf("chromium not found at %s (%v); install it with scripts/browser.sh", path, err)
-		}
-		t.Skipf("chromium not found at %s; install it with scripts/browser.sh (set DDBFLEET_REQUIRE_BROWSER=1 to make this a failure)", path)
-	}
-	return path
-}
-
-func artifactsDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("DDBFLEET_ARTIFACTS_DIR")
-	if dir == "" {
-		// Not t.TempDir: the screenshots are for a person to open after the run.
-		d, err := os.MkdirTemp("", "ddbfleet-dashboard-e2e-")
-		require.NoError(t, err)
-		dir = d
-	}
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	return dir
-}
-
-// consoleProblems collects what a person would see as red in DevTools:
-// console.error/assert, uncaught exceptions, and browser log errors such
-// as a failed request or a CSP violation.
-type consoleProblems struct {
-	mu   sync.Mutex
-	list []string
-}
-
-func (c *consoleProblems) listen(ev any) {
-	var p string
-	switch ev := ev.(type) {
-	case *runtime.EventConsoleAPICalled:
-		if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert {
-			var args []string
-			for _, a := range ev.Args {
-				if a.Description != "" {
-					args = append(args, a.Description)
-				} else {
-					args = append(args, string(a.Value))
-				}
-			}
-			p = fmt.Sprintf("console.%s: %s", ev.Type, strings.Join(args, " "))
-		}
-	case *runtime.EventExceptionThrown:
-		d := ev.ExceptionDetails
-		p = fmt.Sprintf("uncaught exception: %s at %s:%d", d.Text, d.URL, d.LineNumber+1)
-		if d.Exception != nil {
-			p += " " + d.Exception.Description
-		}
-	case *log.EventEntryAdded:
-		if ev.Entry.Level == log.EntryLevelError {
-			p = fmt.Sprintf("browser log error (%s): %s %s", ev.Entry.Source, ev.Entry.Text, ev.Entry.URL)
-		}
-	}
-	if p != "" {
-		c.mu.Lock()
-		c.list = append(c.list, p)
-		c.mu.Unlock()
-	}
-}
-
-func (c *consoleProblems) all() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]string(nil), c.list...)
-}
-
 // gridState is what the test reads back from the page.
 const gridState = `(() => {
   const g = document.getElementById("segment-grid");
@@ -288,37 +209,21 @@ func wantState(d JobDetail, now time.Time) pageState {
 }
 
 func TestDashboardInBrowser(t *testing.T) {
-	chromium := chromiumPath(t)
 	src := &advancingJob{}
 	srv := httptest.NewServer(New(src, zaptest.NewLogger(t), src.now))
 	defer srv.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	// The flags the machines here need: no sandbox as root, no GPU, and
-	// nothing that reaches for the network on its own.
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1360, 1000),
-	)
-	defer cancelAlloc()
-	problems := &consoleProblems{}
-	tab, cancelTab := chromedp.NewContext(alloc, chromedp.WithListener(problems.listen), chromedp.WithLogf(t.Logf))
-	defer cancelTab()
+	b := fleet.NewBrowser(t, ctx)
+	tab := b.Tab
 
 	// The list page links to the job.
 	require.NoError(t, chromedp.Do(tab,
 		chromedp.Navigate(srv.URL+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`#jobs tr[data-job-id="`+e2eID+`"]`)),
 	))
-	artifacts := artifactsDir(t)
+	artifacts := fleet.ArtifactsDir(t)
 	shot(t, tab, artifacts, "dashboard-list.png", false)
 	require.NoError(t, chromedp.Do(tab,
 		chromedp.Click(chromedp.CSS(`a[href="/jobs/`+e2eID+`"]`)),
@@ -379,7 +284,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, 404, resp.StatusCode)
 
-	require.Empty(t, problems.all(), "the browser reported errors")
+	require.Empty(t, b.Problems(), "the browser reported errors")
 }
 
 // shot saves a full-page PNG in dir and, with updateDocs, as the README's
