@@ -40,6 +40,7 @@ import (
 	"github.com/ddbfleet/ddbfleet/shared/fleetcli"
 	"github.com/ddbfleet/ddbfleet/shared/manifest"
 	"github.com/ddbfleet/ddbfleet/shared/objstore"
+	"github.com/ddbfleet/ddbfleet/shared/source"
 )
 
 func restoreCommand() *cli.Command {
@@ -93,19 +94,11 @@ func CheckSummary(s manifest.Summary, where string) error {
 // keyAttr is one key attribute and its scalar type (S, N or B).
 type keyAttr struct{ Name, Type string }
 
+// keySchemaOf is the table's key attributes, hash key first (source.Keys).
 func keySchemaOf(td *types.TableDescription) []keyAttr {
-	typ := map[string]string{}
-	for _, d := range td.AttributeDefinitions {
-		typ[aws.ToString(d.AttributeName)] = string(d.AttributeType)
-	}
 	var ks []keyAttr
-	for _, k := range td.KeySchema {
-		ka := keyAttr{Name: aws.ToString(k.AttributeName), Type: typ[aws.ToString(k.AttributeName)]}
-		if k.KeyType == types.KeyTypeHash {
-			ks = append([]keyAttr{ka}, ks...)
-		} else {
-			ks = append(ks, ka)
-		}
+	for _, k := range source.Keys(td) {
+		ks = append(ks, keyAttr{Name: aws.ToString(k.AttributeName), Type: string(k.AttributeType)})
 	}
 	return ks
 }
