@@ -1,0 +1,60 @@
+package sim
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Table renders a run's figures: control-table calls and capacity units
+// per method (in all, per segment, per virtual minute), the hottest item
+// of each kind, SQS calls per API.
+func (r Result) Table() string {
+	var b strings.Builder
+	sc := r.Scenario
+	minutes := r.Duration.Minutes()
+	n := float64(sc.Segments)
+	fmt.Fprintf(&b, "%d segments, %d workers × %d slots, lease %s, scans %s–%s, %d–%d parts; %d killed, %d answers lost, %d claims\n",
+		sc.Segments, sc.Workers, sc.Slots, sc.Lease, sc.ScanMin, sc.ScanMax, sc.PartsMin, sc.PartsMax, r.Kills, r.Lost, r.Claims)
+	fmt.Fprintf(&b, "export took %s of virtual time (%d events, %s of wall time)\n", r.Duration.Round(time.Second), r.Events, r.Wall.Round(time.Millisecond))
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "method\tcalls\tper segment\tper minute\tRCU\tWCU\tRCU/segment\tWCU/segment\t")
+	names := slices.Sorted(maps.Keys(r.Methods))
+	slices.SortStableFunc(names, func(a, b string) int { return r.Methods[b].Calls - r.Methods[a].Calls })
+	var calls int
+	for _, name := range names {
+		m := r.Methods[name]
+		calls += m.Calls
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.1f\t%.0f\t%.0f\t%.2f\t%.2f\t\n", name, m.Calls, float64(m.Calls)/n, float64(m.Calls)/minutes,
+			m.RCU, m.WCU, m.RCU/n, m.WCU/n)
+	}
+	fmt.Fprintf(tw, "total\t%d\t%.2f\t%.1f\t%.0f\t%.0f\t%.2f\t%.2f\t\n", calls, float64(calls)/n, float64(calls)/minutes, r.RCU, r.WCU, r.RCU/n, r.WCU/n)
+	_ = tw.Flush()
+	fmt.Fprintf(&b, "read units: %.0f per export-hour, %.2f per segment; write units: %.0f per export-hour, %.2f per segment\n",
+		r.RCUPerHour(), r.RCU/n, r.WCUPerHour(), r.WCU/n)
+	b.WriteString("hottest item of each kind (most writes in one second):")
+	for _, h := range r.Hottest {
+		fmt.Fprintf(&b, " %s %d/s at %s;", h.Item, h.Writes, h.At)
+	}
+	b.WriteString("\nSQS calls:")
+	var sqs int
+	for _, api := range slices.Sorted(maps.Keys(r.SQS)) {
+		fmt.Fprintf(&b, " %s %d (%.2f/segment);", api, r.SQS[api], float64(r.SQS[api])/n)
+		sqs += r.SQS[api]
+	}
+	fmt.Fprintf(&b, " total %d (%.2f/segment)\n", sqs, float64(sqs)/n)
+	if r.S3 != nil {
+		b.WriteString("S3 calls:")
+		for _, api := range slices.Sorted(maps.Keys(r.S3)) {
+			fmt.Fprintf(&b, " %s %d;", api, r.S3[api])
+		}
+		b.WriteString("\n")
+	}
+	if sc.ReadCap > 0 {
+		fmt.Fprintf(&b, "read shares in hand peaked at %.2f × the cap\n", r.PeakShare)
+	}
+	return b.String()
+}

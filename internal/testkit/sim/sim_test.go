@@ -1,0 +1,161 @@
+package sim_test
+
+// The fleet simulated end to end in virtual time (package sim): a whole
+// export on a thousand workers, with kills and lost answers, checked for
+// correctness and measured for what it costs the control table.
+//
+//	go test ./internal/testkit/sim/ -run 'TestSim' -v                       # the default runs
+//	DDBFLEET_SIM_BIG=1 go test ./internal/testkit/sim/ -run TestSimBig -v   # 10,000 segments on 1,000 workers
+
+import (
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ddbfleet/ddbfleet/internal/testkit/sim"
+)
+
+// controlPlaneTargets turns the control plane's scale targets from
+// reported into asserted. They hold only once heartbeats stop reading the
+// export and counting leases, and one steward per export (not every
+// worker's rescuer) reads its segments: until then the tests log each
+// target's verdict and the figures.
+const controlPlaneTargets = false
+
+// Scale targets.
+const (
+	// flatAcrossWorkers: read units per export-hour at 1,000 workers
+	// within ±20 % of those at 100 workers, for the same export.
+	flatAcrossWorkers = 0.20
+	// linearInSegments: read units per export-hour at 10,000 segments at
+	// most 20 % above 5 × those at 2,000 segments (the same fleet).
+	linearInSegments = 0.20
+	// maxItemWrites: no item takes more writes in one second.
+	maxItemWrites = 100
+)
+
+// bigEnv runs TestSimBig: the big run reads every segment row once a
+// minute per worker (1,000 workers × 10,000 rows) with the current
+// control plane, which costs a minute of wall time.
+const bigEnv = "DDBFLEET_SIM_BIG"
+
+var (
+	runsMu sync.Mutex
+	runs   = map[sim.Scenario]sim.Result{}
+)
+
+// run simulates sc once per test binary and logs its figures.
+func run(t *testing.T, sc sim.Scenario) sim.Result {
+	t.Helper()
+	runsMu.Lock()
+	defer runsMu.Unlock()
+	if r, ok := runs[sc]; ok {
+		return r
+	}
+	r := sim.Run(t, sc)
+	if t.Failed() {
+		t.FailNow()
+	}
+	t.Logf("\n%s", r.Table())
+	requireModel(t, r)
+	runs[sc] = r
+	return r
+}
+
+// requireModel checks that the workers made their calls at the real
+// cadence: a heartbeat every third of a lease of every attempt, one claim
+// and one completion per segment give or take the kills and lost answers.
+func requireModel(t *testing.T, r sim.Result) {
+	t.Helper()
+	sc := r.Scenario
+	n := sc.Segments
+	m := r.Methods
+	// Heartbeats: every lease/3 of scanning; killed attempts add a few.
+	want := float64(r.ScanTime) / float64(sc.Lease/3)
+	if got := float64(m["Heartbeat"].Calls); got < 0.9*want || got > 1.15*want {
+		t.Errorf("%d heartbeats, want about %.0f (%s of scanning, one every %s)", m["Heartbeat"].Calls, want, r.ScanTime, sc.Lease/3)
+	}
+	if c := m["CompleteSegment"].Calls; c < n || c > n+n/20+r.Kills*sc.Slots {
+		t.Errorf("%d CompleteSegment calls for %d segments", c, n)
+	}
+	if c := m["ClaimSegment"].Calls; c < n || r.Claims < n {
+		t.Errorf("%d ClaimSegment calls, %d claims for %d segments", c, r.Claims, n)
+	}
+	if d := r.SQS["DeleteMessage"]; d < n {
+		t.Errorf("%d messages deleted for %d segments", d, n)
+	}
+}
+
+// target reports a target's verdict, and fails the test on a miss once
+// controlPlaneTargets is on.
+func target(t *testing.T, ok bool, format string, args ...any) {
+	t.Helper()
+	verdict := "holds"
+	if !ok {
+		verdict = "MISSED"
+	}
+	t.Logf("target %s: "+format, append([]any{verdict}, args...)...)
+	if !ok && controlPlaneTargets {
+		t.Errorf("target missed: "+format, args...)
+	}
+}
+
+func hottest(r sim.Result) sim.Hot { return r.Hottest[0] }
+
+func targetHot(t *testing.T, r sim.Result) {
+	t.Helper()
+	h := hottest(r)
+	target(t, h.Writes <= maxItemWrites, "hottest item at %d workers: %s, %d writes/s (at most %d)", r.Scenario.Workers, h.Item, h.Writes, maxItemWrites)
+}
+
+// TestSimFakeS3 runs a small export on fakes3, the S3 server the other
+// unit tests use, and the same export on the sim's in-memory bucket: the
+// runs must be the same call for call.
+func TestSimFakeS3(t *testing.T) {
+	sc := sim.Big().With(300, 30)
+	sc.FakeS3 = true
+	onFake := run(t, sc)
+	sc.FakeS3 = false
+	inMemory := run(t, sc)
+	if onFake.Duration != inMemory.Duration || onFake.Events != inMemory.Events || onFake.RCU != inMemory.RCU || onFake.WCU != inMemory.WCU {
+		t.Errorf("fakes3 and memS3 runs differ: %s, %d events, %.0f/%.0f units vs %s, %d events, %.0f/%.0f units",
+			onFake.Duration, onFake.Events, onFake.RCU, onFake.WCU, inMemory.Duration, inMemory.Events, inMemory.RCU, inMemory.WCU)
+	}
+}
+
+// TestSimScale runs one export of 2,000 segments on 100 and on 1,000
+// workers: its read units per export-hour must not depend on the fleet.
+func TestSimScale(t *testing.T) {
+	small := run(t, sim.Big().With(2_000, 100))
+	large := run(t, sim.Big().With(2_000, 1_000))
+	for _, r := range []sim.Result{small, large} {
+		t.Logf("%d segments, %4d workers: %s; %.0f RCU per export-hour, %.1f per segment; %.0f WCU per export-hour, %.1f per segment",
+			r.Scenario.Segments, r.Scenario.Workers, r.Duration.Round(time.Second), r.RCUPerHour(), r.RCU/float64(r.Scenario.Segments),
+			r.WCUPerHour(), r.WCU/float64(r.Scenario.Segments))
+	}
+	ratio := large.RCUPerHour() / small.RCUPerHour()
+	target(t, ratio >= 1-flatAcrossWorkers && ratio <= 1+flatAcrossWorkers,
+		"read units per export-hour, 1,000 workers / 100 workers = %.2f (want 1 ± %.2f)", ratio, flatAcrossWorkers)
+	targetHot(t, small)
+	targetHot(t, large)
+}
+
+// TestSimBig is the main scenario: 10,000 segments on 1,000 workers of 4
+// slots, 5 % of them SIGKILLed and replaced, 1 % of claims and commits
+// losing their answer, a read cap, and `export --wait` following.
+func TestSimBig(t *testing.T) {
+	if os.Getenv(bigEnv) == "" {
+		t.Skipf("set %s=1 to run 10,000 segments on 1,000 workers (about a minute with the current control plane)", bigEnv)
+	}
+	big := run(t, sim.Big())
+	if big.Duration > 45*time.Minute {
+		t.Errorf("the export took %s of virtual time", big.Duration)
+	}
+	targetHot(t, big)
+	small := run(t, sim.Big().With(2_000, 1_000))
+	ratio := big.RCUPerHour() / small.RCUPerHour()
+	growth := float64(big.Scenario.Segments) / float64(small.Scenario.Segments)
+	target(t, ratio <= growth*(1+linearInSegments),
+		"read units per export-hour, 10,000 segments / 2,000 segments = %.2f (want at most %.1f × %.2f)", ratio, growth, 1+linearInSegments)
+}
