@@ -172,7 +172,7 @@ type segmentRow struct {
 	Failures    int     `dynamodbav:"failures"`
 	LastError   string  `dynamodbav:"lastError"`
 	UpdatedAt   int64   `dynamodbav:"updatedAt"`
-	Share       float64 `dynamodbav:"share"`
+	Share       float64 `dynamodbav:"readShare"`
 }
 
 type partRow struct {

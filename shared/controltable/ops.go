@@ -445,7 +445,7 @@ func (s *Dynamo) ClaimSegment(ctx context.Context, exportID string, segment int,
 		TableName: &s.table,
 		Key:       key(exportID, segSK(segment)),
 		// The share published for the previous attempt is not this one's.
-		UpdateExpression:         aws.String("SET #st = :run, attempt = attempt + :one, #ow = :me, leaseExpiry = :exp, updatedAt = :now REMOVE share"),
+		UpdateExpression:         aws.String("SET #st = :run, attempt = attempt + :one, #ow = :me, leaseExpiry = :exp, updatedAt = :now REMOVE readShare"),
 		ConditionExpression:      aws.String("attribute_exists(pk) AND (#st = :pending OR (#st = :run AND leaseExpiry < :now))"),
 		ExpressionAttributeNames: map[string]string{"#st": "state", "#ow": "owner"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
@@ -504,7 +504,7 @@ func (s *Dynamo) Heartbeat(ctx context.Context, l export.Lease, lease time.Durat
 // PublishShare implements Segments.
 func (s *Dynamo) PublishShare(ctx context.Context, seg *export.Segment, share float64) (bool, error) {
 	l := export.Lease{ExportID: seg.ExportID, Segment: seg.Segment, Attempt: seg.Attempt, Owner: seg.Owner}
-	_, err := s.updateLeased(ctx, l, "publish read share", "SET share = :share",
+	_, err := s.updateLeased(ctx, l, "publish read share", "SET readShare = :share",
 		map[string]types.AttributeValue{":share": &types.AttributeValueMemberN{Value: strconv.FormatFloat(share, 'f', -1, 64)}}, types.ReturnValueNone)
 	if export.IsLeaseLost(err) {
 		return false, nil
