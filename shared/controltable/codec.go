@@ -172,6 +172,7 @@ type segmentRow struct {
 	Failures    int     `dynamodbav:"failures"`
 	LastError   string  `dynamodbav:"lastError"`
 	UpdatedAt   int64   `dynamodbav:"updatedAt"`
+	Share       float64 `dynamodbav:"readShare"`
 }
 
 type partRow struct {
@@ -194,7 +195,7 @@ func decodeSegment(exportID string, item map[string]types.AttributeValue) (*expo
 		ExportID: exportID, Segment: r.Segment, State: export.SegmentState(r.State), Attempt: r.Attempt, AttemptBase: r.AttemptBase,
 		Owner: r.Owner, LeaseExpiry: fromMS(r.LeaseExpiry), NextPart: r.NextPart,
 		ItemCount: r.ItemCount, Bytes: r.Bytes, Pages: r.Pages, LiveItems: r.LiveItems, ReadUnits: r.ReadUnits, Failures: r.Failures,
-		LastError: r.LastError, UpdatedAt: fromMS(r.UpdatedAt),
+		LastError: r.LastError, UpdatedAt: fromMS(r.UpdatedAt), Share: r.Share,
 	}
 	if c, ok := item["cursor"].(*types.AttributeValueMemberM); ok {
 		s.Cursor = c.Value

@@ -49,12 +49,29 @@ type Exports interface {
 	ClaimFinalize(ctx context.Context, exportID string, total int, lease time.Duration) (bool, error)
 }
 
+// ActiveExport is one row of the active index.
+type ActiveExport struct {
+	ExportID      string
+	Steward       string
+	StewardExpiry time.Time
+}
+
+// StewardLive reports whether someone other than owner stewards the export
+// at now.
+func (a ActiveExport) StewardLive(owner string, now time.Time) bool {
+	return a.Steward != "" && a.Steward != owner && !a.StewardExpiry.Before(now)
+}
+
 // ExportUpdate is what a state change records besides the state; zero
 // fields are left as they are.
 type ExportUpdate struct {
 	EndTime            time.Time
 	LastError          string
 	ManifestSummaryKey string
+	// KeepActive leaves an export moving to a terminal state in the active
+	// index: a cancelled export's data/ is swept once more by its steward
+	// when no lease can be live any more.
+	KeepActive bool
 	// Expect, when set, makes the change conditional on the counters the
 	// caller read: a decision taken on stale counters (a retry reopened
 	// the export meanwhile) is not applied.
@@ -71,19 +88,25 @@ type Segments interface {
 	GetSegment(ctx context.Context, exportID string, segment int) (*export.Segment, error)
 	// ListSegments returns every segment row in segment order.
 	ListSegments(ctx context.Context, exportID string) ([]*export.Segment, error)
-	// CountLeased counts the segments whose lease is live now.
-	CountLeased(ctx context.Context, exportID string) (int, error)
 	// ClaimSegment takes the segment's lease for owner, starting a new
 	// attempt, if it is Claimable; otherwise the error is an
 	// *export.NotClaimableError saying why. A retry whose earlier try
 	// applied (its answer lost) is recognised by owner and succeeds.
 	ClaimSegment(ctx context.Context, exportID string, segment int, owner string, lease time.Duration) (*export.Segment, export.Lease, error)
-	// Heartbeat extends the lease and records the holder's progress.
-	// ErrLeaseLost means stop now.
-	Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, p export.Progress) error
+	// Heartbeat extends the lease and records the holder's progress,
+	// returning the segment row as written (with the read share its
+	// steward published). ErrLeaseLost means stop now: another attempt
+	// holds the segment, or the export was cancelled.
+	Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, p export.Progress) (*export.Segment, error)
+	// PublishShare records the read share of the segment's current
+	// attempt, conditional on that attempt still holding it.
+	PublishShare(ctx context.Context, seg *export.Segment, share float64) (bool, error)
+	// CancelSegment marks an unsettled segment CANCELLED, fencing its
+	// holder's next heartbeat and commit. It reports whether it did.
+	CancelSegment(ctx context.Context, exportID string, segment int) (bool, error)
 	// CommitPart records a durable part and the checkpoint after it in
-	// one transaction, extending the lease. An export that no longer
-	// accepts work rejects it like a lost lease.
+	// one transaction, extending the lease. It touches only the segment's
+	// own rows: a cancelled export fences it through the segment's state.
 	CommitPart(ctx context.Context, l export.Lease, p export.Part, cp export.Checkpoint, lease time.Duration) error
 	// CompleteSegment marks the segment DONE with its final totals (and
 	// final part, if any) and adds them to the export's counters,
@@ -110,15 +133,25 @@ type Segments interface {
 
 // Parts reads committed part rows.
 type Parts interface {
+	// GetPart reads one part row (export.ErrNotFound if there is none).
+	GetPart(ctx context.Context, exportID string, segment, part int) (*export.Part, error)
 	// ListParts returns every committed part in (segment, part) order.
 	ListParts(ctx context.Context, exportID string) ([]export.Part, error)
 }
 
-// Active is the index of exports that are not finished.
+// Active is the index of exports that are not finished, and who stewards
+// each: one process at a time, holding a lease on the export's index row,
+// does the export's rescue work, so its cost does not grow with workers.
 type Active interface {
-	// ListActive returns the ids of exports not yet COMPLETED, FAILED or
-	// CANCELLED (a row may linger briefly after; callers re-read).
-	ListActive(ctx context.Context) ([]string, error)
+	// ListActive returns the exports not yet COMPLETED, FAILED or
+	// CANCELLED (a row may linger briefly after; callers re-read), with
+	// their stewards.
+	ListActive(ctx context.Context) ([]ActiveExport, error)
+	// ClaimSteward makes owner the export's steward until lease from now,
+	// if nobody else's stewardship is live (a steward renews its own). It
+	// reports false when someone else holds it or the export left the
+	// index.
+	ClaimSteward(ctx context.Context, exportID, owner string, lease time.Duration) (bool, error)
 	// Forget removes a finished export from the index.
 	Forget(ctx context.Context, exportID string) error
 }

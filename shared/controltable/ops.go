@@ -284,23 +284,24 @@ func (s *Dynamo) ListSegments(ctx context.Context, exportID string) ([]*export.S
 	return segs, err
 }
 
-// CountLeased counts the export's segments whose lease is live now: the
-// read-capacity cap is split among them.
-func (s *Dynamo) CountLeased(ctx context.Context, exportID string) (int, error) {
-	n := 0
-	err := s.queryPages(ctx, "count leased segments of export "+exportID, &dynamodb.QueryInput{
-		KeyConditionExpression:   aws.String("pk = :pk AND begins_with(sk, :p)"),
-		FilterExpression:         aws.String("#st = :run AND leaseExpiry > :now"),
-		ExpressionAttributeNames: map[string]string{"#st": "state"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(pk(exportID)), ":p": str("SEG#"), ":run": str(string(export.SegmentRunning)), ":now": num(ms(s.now())),
-		},
-		Select: types.SelectCount,
-	}, func(out *dynamodb.QueryOutput) error {
-		n += int(out.Count)
-		return nil
+// GetPart reads one part row with a strongly consistent read.
+func (s *Dynamo) GetPart(ctx context.Context, exportID string, segment, part int) (*export.Part, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.table, Key: key(exportID, partSK(segment, part)), ConsistentRead: aws.Bool(true),
 	})
-	return n, err
+	err = classify(fmt.Sprintf("read part %d of segment %d of export %s", part, segment, exportID), err)
+	if err != nil {
+		return nil, err
+	}
+	if out.Item == nil {
+		return nil, fmt.Errorf("part %d of segment %d of export %s: %w", part, segment, exportID, export.ErrNotFound)
+	}
+	var r partRow
+	if err := attributevalue.UnmarshalMap(out.Item, &r); err != nil {
+		return nil, fmt.Errorf("decode part row: %w", err)
+	}
+	p := export.Part(r)
+	return &p, nil
 }
 
 // ListParts returns every committed part in (segment, part) order.
@@ -360,7 +361,7 @@ func (s *Dynamo) SetExportState(ctx context.Context, exportID string, from []exp
 	if err != nil {
 		return false, classify(fmt.Sprintf("set export %s to %s", exportID, to), err)
 	}
-	if to.Terminal() {
+	if to.Terminal() && !u.KeepActive {
 		if err := s.setActive(ctx, exportID, false); err != nil {
 			return false, err
 		}
@@ -386,22 +387,47 @@ func (s *Dynamo) setActive(ctx context.Context, exportID string, active bool) er
 	return classify("update active-export index for "+exportID, err)
 }
 
-// ListActive returns the ids of exports not yet COMPLETED, FAILED or
-// CANCELLED (a row may linger briefly after; callers re-read the export).
-func (s *Dynamo) ListActive(ctx context.Context) ([]string, error) {
-	var ids []string
+// ListActive returns the exports not yet COMPLETED, FAILED or CANCELLED
+// (a row may linger briefly after; callers re-read the export), with their
+// stewards.
+func (s *Dynamo) ListActive(ctx context.Context) ([]ActiveExport, error) {
+	var out []ActiveExport
 	err := s.queryPages(ctx, "list active exports", &dynamodb.QueryInput{
 		KeyConditionExpression:    aws.String("pk = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(activePK)},
-	}, func(out *dynamodb.QueryOutput) error {
-		for _, item := range out.Items {
-			if v, ok := item["sk"].(*types.AttributeValueMemberS); ok {
-				ids = append(ids, v.Value)
+	}, func(page *dynamodb.QueryOutput) error {
+		for _, item := range page.Items {
+			var r struct {
+				ExportID      string `dynamodbav:"sk"`
+				Steward       string `dynamodbav:"steward"`
+				StewardExpiry int64  `dynamodbav:"stewardExpiry"`
 			}
+			if err := attributevalue.UnmarshalMap(item, &r); err != nil {
+				return fmt.Errorf("decode active-export row: %w", err)
+			}
+			out = append(out, ActiveExport{ExportID: r.ExportID, Steward: r.Steward, StewardExpiry: fromMS(r.StewardExpiry)})
 		}
 		return nil
 	})
-	return ids, err
+	return out, err
+}
+
+// ClaimSteward implements Active: a conditional write on the export's
+// index row, so a failed claim costs no read.
+func (s *Dynamo) ClaimSteward(ctx context.Context, exportID, owner string, lease time.Duration) (bool, error) {
+	now := s.now()
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: map[string]types.AttributeValue{"pk": str(activePK), "sk": str(exportID)},
+		UpdateExpression:    aws.String("SET steward = :me, stewardExpiry = :exp"),
+		ConditionExpression: aws.String("attribute_exists(sk) AND (attribute_not_exists(steward) OR steward = :me OR stewardExpiry < :now)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":me": str(owner), ":exp": num(ms(now.Add(lease))), ":now": num(ms(now)),
+		},
+	})
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	return err == nil, classify("claim stewardship of export "+exportID, err)
 }
 
 // Forget removes a finished export from the active index (the rescuer
@@ -416,9 +442,10 @@ func (s *Dynamo) Forget(ctx context.Context, exportID string) error {
 func (s *Dynamo) ClaimSegment(ctx context.Context, exportID string, segment int, owner string, lease time.Duration) (*export.Segment, export.Lease, error) {
 	now := s.now()
 	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                &s.table,
-		Key:                      key(exportID, segSK(segment)),
-		UpdateExpression:         aws.String("SET #st = :run, attempt = attempt + :one, #ow = :me, leaseExpiry = :exp, updatedAt = :now"),
+		TableName: &s.table,
+		Key:       key(exportID, segSK(segment)),
+		// The share published for the previous attempt is not this one's.
+		UpdateExpression:         aws.String("SET #st = :run, attempt = attempt + :one, #ow = :me, leaseExpiry = :exp, updatedAt = :now REMOVE readShare"),
 		ConditionExpression:      aws.String("attribute_exists(pk) AND (#st = :pending OR (#st = :run AND leaseExpiry < :now))"),
 		ExpressionAttributeNames: map[string]string{"#st": "state", "#ow": "owner"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
@@ -461,12 +488,46 @@ func leaseCondition(l export.Lease) (string, map[string]string, map[string]types
 
 // Heartbeat extends the lease and records how many items the attempt has
 // read so far, committed or not, so progress moves between part commits
-// (which, with large parts, are minutes apart).
-func (s *Dynamo) Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, p export.Progress) error {
+// (which, with large parts, are minutes apart). The row comes back with
+// the write, so the holder learns its read share without a read.
+func (s *Dynamo) Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, p export.Progress) (*export.Segment, error) {
 	now := s.now()
-	return s.updateLeased(ctx, l, "heartbeat", "SET leaseExpiry = :exp, updatedAt = :now, liveItems = :live, readUnits = :ru",
+	out, err := s.updateLeased(ctx, l, "heartbeat", "SET leaseExpiry = :exp, updatedAt = :now, liveItems = :live, readUnits = :ru",
 		map[string]types.AttributeValue{":exp": num(ms(now.Add(lease))), ":now": num(ms(now)), ":live": num(p.Items),
-			":ru": &types.AttributeValueMemberN{Value: strconv.FormatFloat(p.ReadUnits, 'f', -1, 64)}})
+			":ru": &types.AttributeValueMemberN{Value: strconv.FormatFloat(p.ReadUnits, 'f', -1, 64)}}, types.ReturnValueAllNew)
+	if err != nil {
+		return nil, err
+	}
+	return decodeSegment(l.ExportID, out.Attributes)
+}
+
+// PublishShare implements Segments.
+func (s *Dynamo) PublishShare(ctx context.Context, seg *export.Segment, share float64) (bool, error) {
+	l := export.Lease{ExportID: seg.ExportID, Segment: seg.Segment, Attempt: seg.Attempt, Owner: seg.Owner}
+	_, err := s.updateLeased(ctx, l, "publish read share", "SET readShare = :share",
+		map[string]types.AttributeValue{":share": &types.AttributeValueMemberN{Value: strconv.FormatFloat(share, 'f', -1, 64)}}, types.ReturnValueNone)
+	if export.IsLeaseLost(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// CancelSegment implements Segments.
+func (s *Dynamo) CancelSegment(ctx context.Context, exportID string, segment int) (bool, error) {
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(exportID, segSK(segment)),
+		UpdateExpression:         aws.String("SET #st = :cancelled, updatedAt = :now"),
+		ConditionExpression:      aws.String("#st IN (:pending, :run)"),
+		ExpressionAttributeNames: map[string]string{"#st": "state"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":cancelled": str(string(export.SegmentCancelled)), ":pending": str(string(export.SegmentPending)),
+			":run": str(string(export.SegmentRunning)), ":now": num(ms(s.now())),
+		},
+	})
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	return err == nil, classify(fmt.Sprintf("cancel segment %d of export %s", segment, exportID), err)
 }
 
 // histSK keys a sample by its minute, so concurrent recorders write one.
@@ -509,21 +570,22 @@ func (s *Dynamo) ListSamples(ctx context.Context, exportID string) ([]export.Sam
 
 // updateLeased runs one update of the segment row, conditional on the
 // caller still holding lease l (the fencing token).
-func (s *Dynamo) updateLeased(ctx context.Context, l export.Lease, op, update string, extra map[string]types.AttributeValue) error {
+func (s *Dynamo) updateLeased(ctx context.Context, l export.Lease, op, update string, extra map[string]types.AttributeValue, rv types.ReturnValue) (*dynamodb.UpdateItemOutput, error) {
 	cond, names, values := leaseCondition(l)
 	maps.Copy(values, extra)
-	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: key(l.ExportID, segSK(l.Segment)),
 		UpdateExpression:          &update,
 		ConditionExpression:       &cond,
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
+		ReturnValues:              rv,
 	})
 	err = classify(op+" "+l.String(), err)
 	if isConditionFailed(err) {
-		return fmt.Errorf("%s %s: %w", op, l, export.ErrLeaseLost)
+		return nil, fmt.Errorf("%s %s: %w", op, l, export.ErrLeaseLost)
 	}
-	return err
+	return out, err
 }
 
 func (s *Dynamo) partPut(l export.Lease, p export.Part, now time.Time) types.TransactWriteItem {
@@ -539,21 +601,11 @@ func (s *Dynamo) partPut(l export.Lease, p export.Part, now time.Time) types.Tra
 	return types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: item}}
 }
 
-func (s *Dynamo) exportRunningCheck(exportID string) types.TransactWriteItem {
-	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-		TableName: &s.table, Key: key(exportID, exportSK),
-		ConditionExpression:      aws.String("#st IN (:pending, :running)"),
-		ExpressionAttributeNames: map[string]string{"#st": "state"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pending": str(string(export.Pending)), ":running": str(string(export.Running)),
-		},
-	}}
-}
-
 // CommitPart records a durable part and the checkpoint after it in one
-// transaction, also extending the lease. The export must still be PENDING
-// (the coordinator is still enqueueing) or RUNNING: a cancelled export
-// rejects it like a lost lease.
+// transaction, also extending the lease. It writes only the segment's own
+// rows: a condition on the export row would make every commit of every
+// worker contend on one item. Cancel fences commits through the segment
+// row instead (CancelSegment).
 func (s *Dynamo) CommitPart(ctx context.Context, l export.Lease, p export.Part, cp export.Checkpoint, lease time.Duration) error {
 	cond, names, values := leaseCondition(l)
 	now := s.commitTime(cp)
@@ -577,7 +629,6 @@ func (s *Dynamo) CommitPart(ctx context.Context, l export.Lease, p export.Part, 
 			UpdateExpression: &update, ConditionExpression: &cond,
 			ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 		}},
-		s.exportRunningCheck(l.ExportID),
 	}
 	_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items,
 		ClientRequestToken: s.token(l, cp, "part", p.Part)})
@@ -670,8 +721,9 @@ func (s *Dynamo) token(l export.Lease, cp export.Checkpoint, what string, n int)
 // ReleaseSegment gives the lease up early (graceful drain) so another
 // worker can continue from the last checkpoint at once.
 func (s *Dynamo) ReleaseSegment(ctx context.Context, l export.Lease, reason string) error {
-	return s.updateLeased(ctx, l, "release", "SET leaseExpiry = :zero, updatedAt = :now, lastError = :why",
-		map[string]types.AttributeValue{":zero": num(0), ":now": num(ms(s.now())), ":why": str(reason)})
+	_, err := s.updateLeased(ctx, l, "release", "SET leaseExpiry = :zero, updatedAt = :now, lastError = :why",
+		map[string]types.AttributeValue{":zero": num(0), ":now": num(ms(s.now())), ":why": str(reason)}, types.ReturnValueNone)
+	return err
 }
 
 // FailSegment records a failed attempt. With final it marks the segment

@@ -59,9 +59,24 @@ func (r *retrying) ListSegments(ctx context.Context, id string) (segs []*export.
 	return
 }
 
-func (r *retrying) CountLeased(ctx context.Context, id string) (n int, err error) {
-	err = r.do(ctx, func(ctx context.Context) (err error) { n, err = r.s.CountLeased(ctx, id); return })
-	return
+func (r *retrying) PublishShare(ctx context.Context, seg *export.Segment, share float64) (ok bool, err error) {
+	err = r.do(ctx, func(ctx context.Context) (err error) { ok, err = r.s.PublishShare(ctx, seg, share); return })
+	return ok, err
+}
+
+func (r *retrying) CancelSegment(ctx context.Context, id string, seg int) (ok bool, err error) {
+	err = r.do(ctx, func(ctx context.Context) (err error) { ok, err = r.s.CancelSegment(ctx, id, seg); return })
+	return ok, err
+}
+
+func (r *retrying) GetPart(ctx context.Context, id string, seg, part int) (p *export.Part, err error) {
+	err = r.do(ctx, func(ctx context.Context) (err error) { p, err = r.s.GetPart(ctx, id, seg, part); return })
+	return p, err
+}
+
+func (r *retrying) ClaimSteward(ctx context.Context, id, owner string, lease time.Duration) (ok bool, err error) {
+	err = r.do(ctx, func(ctx context.Context) (err error) { ok, err = r.s.ClaimSteward(ctx, id, owner, lease); return })
+	return ok, err
 }
 
 func (r *retrying) ClaimSegment(ctx context.Context, id string, seg int, owner string, lease time.Duration) (s *export.Segment, l export.Lease, err error) {
@@ -81,8 +96,9 @@ func (r *retrying) ListSamples(ctx context.Context, id string) (ss []export.Samp
 	return
 }
 
-func (r *retrying) Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, live export.Progress) error {
-	return r.do(ctx, func(ctx context.Context) error { return r.s.Heartbeat(ctx, l, lease, live) })
+func (r *retrying) Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, live export.Progress) (s *export.Segment, err error) {
+	err = r.do(ctx, func(ctx context.Context) (err error) { s, err = r.s.Heartbeat(ctx, l, lease, live); return })
+	return s, err
 }
 
 func (r *retrying) CommitPart(ctx context.Context, l export.Lease, p export.Part, cp export.Checkpoint, lease time.Duration) error {
@@ -121,7 +137,7 @@ func (r *retrying) ListParts(ctx context.Context, id string) (parts []export.Par
 	return
 }
 
-func (r *retrying) ListActive(ctx context.Context) (ids []string, err error) {
+func (r *retrying) ListActive(ctx context.Context) (ids []ActiveExport, err error) {
 	err = r.do(ctx, func(ctx context.Context) (err error) { ids, err = r.s.ListActive(ctx); return })
 	return
 }

@@ -11,6 +11,7 @@ package export
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -59,10 +60,17 @@ const (
 	SegmentRunning SegmentState = "RUNNING" // leased by a worker (or its lease expired)
 	SegmentDone    SegmentState = "DONE"    // every page scanned and every part committed
 	SegmentFailed  SegmentState = "FAILED"  // gave up; coordinator retry resets it
+	// SegmentCancelled: its export was cancelled. Marking the segment (not
+	// only the export) is what fences its holder: every heartbeat and
+	// commit is conditional on the segment being RUNNING, so a cancel
+	// needs no check of the export row on the commit path.
+	SegmentCancelled SegmentState = "CANCELLED"
 )
 
 // Settled reports whether the segment needs no more work unless retried.
-func (s SegmentState) Settled() bool { return s == SegmentDone || s == SegmentFailed }
+func (s SegmentState) Settled() bool {
+	return s == SegmentDone || s == SegmentFailed || s == SegmentCancelled
+}
 
 // ObjectOptions are the server-side encryption and storage class of every
 // object an export writes (zero values: the bucket's defaults).
@@ -245,6 +253,42 @@ func (e *Export) ReadShare(n int) float64 {
 	return capacity / float64(max(1, n))
 }
 
+// shareTolerance is how far an attempt's published share may drift from
+// the fair one before the steward writes it again: republishing on every
+// change would cost a write per live lease each time one lease ends.
+const shareTolerance = 0.2
+
+// StaleShares returns the fair share of the cap among the leases live at
+// now, and the leased segments whose published share is off it by more
+// than shareTolerance (or unset), for the steward to write.
+func (e *Export) StaleShares(segs []*Segment, now time.Time) (float64, []*Segment) {
+	var live []*Segment
+	for _, s := range segs {
+		if s.LeaseLive(now) {
+			live = append(live, s)
+		}
+	}
+	fair := e.ReadShare(len(live))
+	if fair == 0 {
+		return 0, nil
+	}
+	var stale []*Segment
+	for _, s := range live {
+		if s.Share <= 0 || math.Abs(s.Share-fair) > shareTolerance*fair {
+			stale = append(stale, s)
+		}
+	}
+	return fair, stale
+}
+
+// LeaseMargin is how long before its lease ends a holder stops writing:
+// room for clock skew between workers and for a request already on the
+// wire, so nothing it sends lands after another worker may have taken
+// the segment over.
+func LeaseMargin(lease time.Duration) time.Duration {
+	return min(max(lease/6, time.Second), 30*time.Second)
+}
+
 // Segment is one parallel-scan segment of an export.
 type Segment struct {
 	ExportID    string
@@ -264,6 +308,10 @@ type Segment struct {
 	Failures    int     // failed attempts since the last retry
 	LastError   string
 	UpdatedAt   time.Time
+	// Share is the read rate (units/s) the export's steward gave the
+	// current attempt; 0 until it has. It rides on the segment row so a
+	// heartbeat learns it from its own write, reading nothing.
+	Share float64
 }
 
 // Claimable reports whether a worker may take the segment at now: PENDING,
@@ -365,6 +413,10 @@ var (
 	// ErrLeaseLost means another attempt owns the segment now (or the export
 	// stopped): the caller must stop writing and abandon its work.
 	ErrLeaseLost = errors.New("segment lease lost")
+	// ErrLeaseDeadline means the holder could not extend its lease in
+	// time and must stop writing, as if the lease were lost: another
+	// worker may take the segment over once it expires.
+	ErrLeaseDeadline = fmt.Errorf("lease deadline passed without a successful heartbeat: %w", ErrLeaseLost)
 	// ErrNotFound means the export or segment row does not exist.
 	ErrNotFound = errors.New("not found in control table")
 	// ErrExists means an export with that id already exists.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ddbfleet/ddbfleet/shared/clock"
 	"github.com/ddbfleet/ddbfleet/shared/controltable"
@@ -293,6 +294,18 @@ func (l *Lifecycle) Rescue(ctx context.Context, exportID string, grace time.Dura
 		return rep, err
 	}
 	if e.State.Terminal() {
+		if e.State == export.Cancelled && !e.IsRestore() {
+			// Holders of cancelled leases stop at their next heartbeat or
+			// commit, or at their lease deadline if the control table is
+			// out of reach; a file one of them finished after cancel's
+			// sweep is removed once none can be writing any more.
+			if l.now().Sub(e.EndTime) < 2*grace {
+				return rep, nil
+			}
+			if _, err := l.clearData(ctx, e); err != nil {
+				return rep, err
+			}
+		}
 		return rep, l.Store.Forget(ctx, exportID)
 	}
 	if e.State == export.Pending && l.now().Sub(e.StartTime) > 2*grace {
@@ -319,6 +332,9 @@ func (l *Lifecycle) Rescue(ctx context.Context, exportID string, grace time.Dura
 			l.Log.Debug("could not record a progress sample", zap.String("exportId", exportID), zap.Error(err))
 		}
 		if rep.Resent, err = l.resendLost(ctx, e, segs, grace); err != nil {
+			return rep, err
+		}
+		if err := l.publishShares(ctx, e, segs); err != nil {
 			return rep, err
 		}
 		for _, s := range segs {
@@ -357,6 +373,36 @@ func (l *Lifecycle) Rescue(ctx context.Context, exportID string, grace time.Dura
 		return rep, nil
 	}
 	return rep, l.Settle(ctx, exportID)
+}
+
+// publishShares divides the export's cap among the leases live now and
+// writes each holder's share on its segment row, where its next heartbeat
+// reads it back for free. Only shares that drifted are written: in steady
+// state a pass writes nothing, and one ending lease does not rewrite all
+// the others. A lease claimed since the last pass runs on the cap divided
+// by the unfinished segments (the safe side) until it gets its share.
+func (l *Lifecycle) publishShares(ctx context.Context, e *export.Export, segs []*export.Segment) error {
+	fair, stale := e.StaleShares(segs, l.now())
+	return forEach(ctx, len(stale), func(ctx context.Context, i int) error {
+		_, err := l.Store.PublishShare(ctx, stale[i], fair)
+		return err
+	})
+}
+
+// storeWorkers bounds the control-table calls one pass has in flight: a
+// pass over thousands of segments must not take minutes, nor flood the
+// table.
+const storeWorkers = 16
+
+// forEach runs do for 0..n-1 on up to storeWorkers goroutines and returns
+// the first error.
+func forEach(ctx context.Context, n int, do func(ctx context.Context, i int) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(storeWorkers)
+	for i := range n {
+		g.Go(func() error { return do(ctx, i) })
+	}
+	return g.Wait()
 }
 
 // resendLost sends again the PENDING segments that waited longer than
@@ -491,10 +537,12 @@ func (e *NotCancellableError) Error() string {
 	return fmt.Sprintf("export is %s; a finished export cannot be cancelled", e.State)
 }
 
-// Cancel stops an export: it moves it to CANCELLED (workers notice on
-// their next heartbeat or commit and abandon their attempt), deletes every
-// object under data/ and writes the _cancelled marker. No manifest is ever
-// written for a cancelled export. It returns how many data files it deleted.
+// Cancel stops an export: it moves it to CANCELLED, marks every unsettled
+// segment CANCELLED (which fences its holder: heartbeats and commits are
+// conditional on the segment), deletes every object under data/ and writes
+// the _cancelled marker. The export's steward sweeps data/ once more when
+// no lease can still be live. No manifest is ever written for a cancelled
+// export. It returns how many data files it deleted.
 func (l *Lifecycle) Cancel(ctx context.Context, exportID string) (int, error) {
 	e, err := l.Store.GetExport(ctx, exportID)
 	if err != nil {
@@ -504,7 +552,8 @@ func (l *Lifecycle) Cancel(ctx context.Context, exportID string) (int, error) {
 		if !e.State.Cancellable() {
 			return 0, &NotCancellableError{State: e.State}
 		}
-		ok, err := l.Store.SetExportState(ctx, exportID, export.CancellableStates(), export.Cancelled, controltable.ExportUpdate{EndTime: l.now()})
+		ok, err := l.Store.SetExportState(ctx, exportID, export.CancellableStates(), export.Cancelled,
+			controltable.ExportUpdate{EndTime: l.now(), KeepActive: !e.IsRestore()})
 		if err != nil {
 			return 0, err
 		}
@@ -512,13 +561,42 @@ func (l *Lifecycle) Cancel(ctx context.Context, exportID string) (int, error) {
 			return 0, fmt.Errorf("export %s changed state while cancelling; run cancel again", exportID)
 		}
 	}
+	segs, err := l.Store.ListSegments(ctx, exportID)
+	if err != nil {
+		return 0, err
+	}
+	var open []int
+	for _, s := range segs {
+		if !s.State.Settled() {
+			open = append(open, s.Segment)
+		}
+	}
+	if err := forEach(ctx, len(open), func(ctx context.Context, i int) error {
+		_, err := l.Store.CancelSegment(ctx, exportID, open[i])
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("cancel the segments of export %s (run cancel again): %w", exportID, err)
+	}
 	if e.IsRestore() {
 		// The bucket is the restore's source: never delete from it.
 		l.Log.Info("restore cancelled", zap.String("exportId", exportID), zap.String("table", e.Table))
 		return 0, nil
 	}
-	// Workers' commits now fail the export-state check, and each deletes
-	// its own rejected upload; this removes the rest.
+	n, err := l.clearData(ctx, e)
+	if err != nil {
+		return 0, err
+	}
+	marker := fmt.Sprintf("cancelled at %s\n", manifest.FormatTime(l.now()))
+	if _, err := l.objects(e).Put(ctx, e.Root()+manifest.CancelledName, []byte(marker), "text/plain"); err != nil {
+		return 0, err
+	}
+	l.Log.Info("export cancelled", zap.String("exportId", exportID), zap.Int("dataFilesDeleted", n))
+	return n, nil
+}
+
+// clearData deletes every object under the export's data/ and returns how
+// many there were.
+func (l *Lifecycle) clearData(ctx context.Context, e *export.Export) (int, error) {
 	obj := l.objects(e)
 	objs, err := obj.List(ctx, e.DataPrefix())
 	if err != nil {
@@ -528,13 +606,5 @@ func (l *Lifecycle) Cancel(ctx context.Context, exportID string) (int, error) {
 	for i, o := range objs {
 		keys[i] = o.Key
 	}
-	if err := obj.Delete(ctx, keys...); err != nil {
-		return 0, err
-	}
-	marker := fmt.Sprintf("cancelled at %s\n", manifest.FormatTime(l.now()))
-	if _, err := obj.Put(ctx, e.Root()+manifest.CancelledName, []byte(marker), "text/plain"); err != nil {
-		return 0, err
-	}
-	l.Log.Info("export cancelled", zap.String("exportId", exportID), zap.Int("dataFilesDeleted", len(keys)))
-	return len(keys), nil
+	return len(keys), obj.Delete(ctx, keys...)
 }

@@ -320,7 +320,8 @@ func TestLocalStackRescueRequeuesAnExpiredLease(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, l2.Attempt)
 	require.EqualValues(t, 5, seg2.ItemCount)
-	require.ErrorIs(t, e.store.Heartbeat(e.ctx, dead, lease, export.Progress{}), export.ErrLeaseLost)
+	_, err = e.store.Heartbeat(e.ctx, dead, lease, export.Progress{})
+	require.ErrorIs(t, err, export.ErrLeaseLost)
 }
 
 func TestLocalStackRescueSweepsTheDeadLetterQueue(t *testing.T) {

@@ -267,7 +267,8 @@ func TestRescueRequeuesAnExpiredLease(t *testing.T) {
 	seg, err := u.store.GetSegment(u.ctx, e.ExportID, 1)
 	require.NoError(t, err)
 	require.Equal(t, export.SegmentPending, seg.State)
-	require.ErrorIs(t, u.store.Heartbeat(u.ctx, l, time.Minute, export.Progress{}), export.ErrLeaseLost, "the dead owner is fenced off")
+	_, err = u.store.Heartbeat(u.ctx, l, time.Minute, export.Progress{})
+	require.ErrorIs(t, err, export.ErrLeaseLost, "the dead owner is fenced off")
 }
 
 func TestRescueParksDeadLettersAndRetryResumes(t *testing.T) {
@@ -472,4 +473,122 @@ func TestRescueResendsPendingWorkWhoseMessagesAreGone(t *testing.T) {
 	rep, err = u.life.Rescue(u.ctx, x.ExportID, time.Minute)
 	require.NoError(t, err)
 	require.Empty(t, rep.Resent)
+}
+
+func TestOneStewardRescuesAnExportHoweverManyWorkers(t *testing.T) {
+	u := newUnit(t)
+	e := u.start(4)
+	period := time.Minute
+	rescuers := make([]*lifecycle.Rescuer, 50)
+	for i := range rescuers {
+		rescuers[i] = &lifecycle.Rescuer{Life: u.life, ID: fmt.Sprintf("w%d", i), Period: period, Grace: period, Log: zaptest.NewLogger(t), Clock: u.clock}
+	}
+	tick := func() {
+		for _, r := range rescuers {
+			r.Tick(u.ctx)
+		}
+	}
+	base := u.store.Calls()
+	tick()
+	calls := u.store.Calls()
+	require.Equal(t, 1, calls["ListSegments"]-base["ListSegments"], "one pass over the segments, by the steward")
+	require.Equal(t, 1, calls["RecordSample"]-base["RecordSample"])
+
+	for range 2 {
+		u.clock.Advance(period)
+		tick()
+	}
+	after := u.store.Calls()
+	require.Equal(t, 3, after["ListSegments"]-base["ListSegments"], "the steward, once a period")
+	require.Equal(t, 50+2, after["ListActive"]-base["ListActive"], "the others look only every few periods")
+
+	// The steward dies: after its stewardship lapses, a candidate that
+	// looks takes the export over.
+	rescuers = rescuers[1:]
+	for range 5 {
+		u.clock.Advance(period)
+		tick()
+	}
+	active, err := u.store.ListActive(u.ctx)
+	require.NoError(t, err)
+	require.Len(t, active, 1)
+	require.Equal(t, e.ExportID, active[0].ExportID)
+	require.NotEqual(t, "w0", active[0].Steward, "taken over")
+	require.True(t, active[0].StewardExpiry.After(u.clock.Now()))
+}
+
+func TestRescuePublishesReadSharesOnlyWhenTheyDrift(t *testing.T) {
+	u := newUnit(t)
+	want := u.newExport(8)
+	want.ReadCapacityCap = 120
+	e, _, err := u.life.Start(u.ctx, want)
+	require.NoError(t, err)
+	var leases []export.Lease
+	for seg := range 4 {
+		_, l, err := u.store.ClaimSegment(u.ctx, e.ExportID, seg, fmt.Sprintf("w%d", seg), time.Hour)
+		require.NoError(t, err)
+		leases = append(leases, l)
+	}
+	share := func(seg int) float64 {
+		s, err := u.store.GetSegment(u.ctx, e.ExportID, seg)
+		require.NoError(t, err)
+		return s.Share
+	}
+	_, err = u.life.Rescue(u.ctx, e.ExportID, time.Minute)
+	require.NoError(t, err)
+	for seg := range 4 {
+		require.Equal(t, 30.0, share(seg), "the cap divided among the 4 live leases")
+	}
+	require.Zero(t, share(5), "no share for a segment nobody holds")
+	writes := u.store.Calls()["PublishShare"]
+	require.Equal(t, 4, writes)
+
+	_, err = u.life.Rescue(u.ctx, e.ExportID, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, writes, u.store.Calls()["PublishShare"], "nothing changed, nothing written")
+
+	require.NoError(t, u.store.CompleteSegment(u.ctx, leases[3], nil, export.Checkpoint{}))
+	_, err = u.life.Rescue(u.ctx, e.ExportID, time.Minute)
+	require.NoError(t, err)
+	for seg := range 3 {
+		require.Equal(t, 40.0, share(seg), "one lease fewer: 30 is a third off the fair 40")
+	}
+}
+
+func TestCancelFencesHoldersAndTheStewardSweepsLateFiles(t *testing.T) {
+	u := newUnit(t)
+	e := u.start(3)
+	u.finish(e, 0, 2, 2)
+	_, l, err := u.store.ClaimSegment(u.ctx, e.ExportID, 1, "w", time.Minute)
+	require.NoError(t, err)
+	_, err = u.life.Cancel(u.ctx, e.ExportID)
+	require.NoError(t, err)
+	for seg, want := range []export.SegmentState{export.SegmentDone, export.SegmentCancelled, export.SegmentCancelled} {
+		s, err := u.store.GetSegment(u.ctx, e.ExportID, seg)
+		require.NoError(t, err)
+		require.Equal(t, want, s.State, "segment %d", seg)
+	}
+	_, err = u.store.Heartbeat(u.ctx, l, time.Minute, export.Progress{})
+	require.ErrorIs(t, err, export.ErrLeaseLost, "the holder stops at its next heartbeat")
+
+	// A holder that could not hear of the cancel finishes an upload.
+	late := e.PartKey(1, 0, l.Attempt)
+	_, err = u.obj.Put(u.ctx, late, gzLines(t, 1), "")
+	require.NoError(t, err)
+	grace := time.Minute
+	_, err = u.life.Rescue(u.ctx, e.ExportID, grace)
+	require.NoError(t, err)
+	require.True(t, u.exists(late), "not while a lease could still be live")
+	active, err := u.store.ListActive(u.ctx)
+	require.NoError(t, err)
+	require.Len(t, active, 1, "kept in the index for the last sweep")
+
+	u.clock.Advance(2*grace + time.Second)
+	_, err = u.life.Rescue(u.ctx, e.ExportID, grace)
+	require.NoError(t, err)
+	require.False(t, u.exists(late), "swept once no lease can be live")
+	require.True(t, u.exists(e.Root()+manifest.CancelledName))
+	active, err = u.store.ListActive(u.ctx)
+	require.NoError(t, err)
+	require.Empty(t, active)
 }

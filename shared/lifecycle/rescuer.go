@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"go.uber.org/zap"
@@ -9,20 +10,38 @@ import (
 	"github.com/ddbfleet/ddbfleet/shared/clock"
 )
 
-// Rescuer is the background service every worker runs: once a Period it
-// rescues every active export (Lifecycle.Rescue), so the fleet heals itself
-// when no coordinator waits. Concurrent rescuers are harmless: every write
-// underneath is conditional.
+// Rescuer is the background service every worker runs, so the fleet heals
+// itself when no coordinator waits. Each active export has one steward at
+// a time, the process holding a lease on its row of the active index: only
+// the steward rescues it (Lifecycle.Rescue) once a Period. The others only
+// look, every few periods, for exports whose steward died. The cost of
+// rescue is then one pass over an export's segments per period, however
+// many workers there are.
 type Rescuer struct {
-	Life   *Lifecycle
-	Period time.Duration // how often a pass runs
+	Life *Lifecycle
+	// ID names this process as a steward: unique among live processes.
+	ID     string
+	Period time.Duration // how often a steward rescues its exports
 	Grace  time.Duration // how long a lease must have expired before its segment is re-enqueued
 	Log    *zap.Logger
 	Clock  clock.Clock
 
 	cancel context.CancelFunc
 	done   chan struct{}
+	ticks  int
+	// stewarding is whether the last pass held any stewardship.
+	stewarding bool
 }
+
+// lookEvery is how many periods a process that stewards nothing waits
+// between looks at the active index. With a steward's lease of
+// StewardLeases periods, a dead steward's exports are picked up within
+// lookEvery + StewardLeases periods; the looks of a thousand idle
+// candidates cost a third of what they would every period.
+const lookEvery = 3
+
+// StewardLeases is how many periods a stewardship lasts unless renewed.
+const StewardLeases = 2
 
 // Start runs passes in the background until Stop or ctx ends.
 func (r *Rescuer) Start(ctx context.Context) {
@@ -38,7 +57,7 @@ func (r *Rescuer) Start(ctx context.Context) {
 				return
 			case <-t.C():
 			}
-			r.Pass(ctx)
+			r.Tick(ctx)
 		}
 	}()
 }
@@ -52,17 +71,50 @@ func (r *Rescuer) Stop() {
 	<-r.done
 }
 
-// Pass rescues every active export once; failures are logged, not
-// returned, since the next pass tries again.
+// Tick is one period: a pass if this process stewards something or it is
+// time to look for exports without a live steward.
+func (r *Rescuer) Tick(ctx context.Context) {
+	r.ticks++
+	if r.stewarding || (r.ticks-1)%lookEvery == 0 {
+		r.Pass(ctx)
+	}
+}
+
+// Pass rescues once every active export this process stewards, or can
+// become the steward of; failures are logged, not returned, since the
+// next pass tries again.
 func (r *Rescuer) Pass(ctx context.Context) {
-	ids, err := r.Life.Store.ListActive(ctx)
+	if r.ID == "" {
+		r.ID = fmt.Sprintf("rescuer@%d", time.Now().UnixNano())
+	}
+	active, err := r.Life.Store.ListActive(ctx)
 	if err != nil {
 		r.Log.Warn("cannot list active exports for rescue", zap.Error(err))
 		return
 	}
-	for _, id := range ids {
-		if _, err := r.Life.Rescue(ctx, id, r.Grace); err != nil && ctx.Err() == nil {
-			r.Log.Warn("rescue pass failed", zap.String("exportId", id), zap.Error(err))
+	now := clock.OrReal(r.Clock).Now()
+	r.stewarding = false
+	for _, a := range active {
+		if a.StewardLive(r.ID, now) {
+			continue
 		}
+		won, err := r.Life.Steward(ctx, a.ExportID, r.ID, r.Period, r.Grace)
+		if err != nil && ctx.Err() == nil {
+			r.Log.Warn("rescue pass failed", zap.String("exportId", a.ExportID), zap.Error(err))
+		}
+		r.stewarding = r.stewarding || won
 	}
+}
+
+// Steward makes owner the steward of the export for StewardLeases periods
+// if nobody else is, and then rescues it. It reports whether owner is the
+// steward. A process following one export (`export --wait`) calls it once
+// a period, and so rescues the export only while no worker does.
+func (l *Lifecycle) Steward(ctx context.Context, exportID, owner string, period, grace time.Duration) (bool, error) {
+	won, err := l.Store.ClaimSteward(ctx, exportID, owner, StewardLeases*period)
+	if err != nil || !won {
+		return false, err
+	}
+	_, err = l.Rescue(ctx, exportID, grace)
+	return true, err
 }

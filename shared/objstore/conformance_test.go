@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -103,7 +104,7 @@ func runConformance(t *testing.T, newTarget func(t *testing.T) (*s3.Client, stri
 			off += n
 		}
 		require.EqualValues(t, len(data), w.Written())
-		info, err := w.Close()
+		info, err := w.Close(ctx)
 		require.NoError(t, err)
 		want := md5.Sum(data)
 		require.Equal(t, "data/big.json.gz", info.Key)
@@ -134,7 +135,7 @@ func runConformance(t *testing.T, newTarget func(t *testing.T) (*s3.Client, stri
 		w := st.Create(context.Background(), "small")
 		_, err := w.Write(data)
 		require.NoError(t, err)
-		info, err := w.Close()
+		info, err := w.Close(context.Background())
 		require.NoError(t, err)
 		want := md5.Sum(data)
 		require.Equal(t, want[:], info.MD5)
@@ -174,6 +175,26 @@ func runConformance(t *testing.T, newTarget func(t *testing.T) (*s3.Client, stri
 		ok, err = st.Exists(ctx, "data/never")
 		require.NoError(t, err)
 		require.False(t, ok)
+	})
+
+	t.Run("CloseAfterTheDeadlineLandsNothing", func(t *testing.T) {
+		client, bucket := newTarget(t)
+		st := objstore.New(client, bucket, opts)
+		ctx := context.Background()
+		for _, size := range []int{100, 6 << 20} { // one request, and a multipart upload
+			key := fmt.Sprintf("data/late-%d", size)
+			cctx, cancel := context.WithCancelCause(ctx)
+			w := st.Create(cctx, key)
+			_, err := w.Write(randomBytes(size))
+			require.NoError(t, err)
+			deadline := errors.New("lease deadline")
+			cancel(deadline) // the worker's lease ran out while it wrote
+			_, err = w.Close(cctx)
+			require.ErrorIs(t, err, deadline)
+			ok, err := st.Exists(ctx, key)
+			require.NoError(t, err)
+			require.False(t, ok, "a %d-byte object finished past the deadline does not land", size)
+		}
 	})
 
 	t.Run("PutWithContentMD5", func(t *testing.T) {

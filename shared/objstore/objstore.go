@@ -181,10 +181,29 @@ func (w *ObjectWriter) Write(p []byte) (int, error) {
 // Written is the number of bytes written so far.
 func (w *ObjectWriter) Written() int64 { return w.n }
 
-// Close finishes the upload and reports the object.
-func (w *ObjectWriter) Close() (ObjectInfo, error) {
+// Close finishes the upload and reports the object. If ctx ends first,
+// the upload is cut off where it is, so nothing of it lands after the
+// caller's deadline (a worker past its lease): parts already sent are left
+// for the bucket's AbortIncompleteMultipartUpload rule, since the abort
+// itself would be a request after the deadline.
+func (w *ObjectWriter) Close(ctx context.Context) (ObjectInfo, error) {
+	if ctx.Err() != nil {
+		// Past the caller's deadline already: nothing more may be sent.
+		w.cancel()
+		w.pw.CloseWithError(context.Cause(ctx))
+		<-w.done
+		return ObjectInfo{}, fmt.Errorf("upload of %s cut off: %w", w.key, context.Cause(ctx))
+	}
 	w.pw.Close()
-	<-w.done
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		w.cancel()
+		<-w.done
+		if w.err != nil {
+			return ObjectInfo{}, fmt.Errorf("upload of %s cut off: %w", w.key, context.Cause(ctx))
+		}
+	}
 	w.cancel()
 	if w.err != nil {
 		return ObjectInfo{}, w.err

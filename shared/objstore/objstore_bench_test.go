@@ -76,7 +76,7 @@ func BenchmarkStreamUpload(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				info, err := w.Close()
+				info, err := w.Close(context.Background())
 				if err != nil {
 					b.Fatal(err)
 				}

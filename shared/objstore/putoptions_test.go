@@ -64,7 +64,7 @@ func TestPutOptionsReachEveryObjectWritten(t *testing.T) {
 	w := st.Create(ctx, "big") // two chunks: a multipart upload
 	_, err = w.Write(bytes.Repeat([]byte("y"), 6<<20))
 	require.NoError(t, err)
-	_, err = w.Close()
+	_, err = w.Close(context.Background())
 	require.NoError(t, err)
 	_, err = base.Put(ctx, "plain", []byte("x"), "")
 	require.NoError(t, err)

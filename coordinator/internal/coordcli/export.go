@@ -210,13 +210,20 @@ func expressionFlag(msg string) string {
 	return "--filter-expression/--projection-expression"
 }
 
-// wait follows an export to its end, rescuing stuck work on the way.
+// wait follows an export to its end. It reads the export's row each
+// second (its counters), its segment rows (for items read but not yet
+// committed) once a rescue period, and stands in as the export's steward
+// while no worker is one, so stuck work is rescued even with no worker
+// left. Reading every segment row every second would cost, at 10,000
+// segments, more than all the workers' heartbeats together.
 func wait(ctx context.Context, e *env, life *lifecycle.Lifecycle, id string, lease time.Duration) (*export.Export, error) {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	rep := progress.New(os.Stderr, isTerminal(os.Stderr), e.log, 10*time.Second)
-	rescueEvery := max(time.Second, lease/2)
-	lastRescue := time.Now()
+	period := max(time.Second, lease/2)
+	owner := fmt.Sprintf("coordinator/%d@%d", os.Getpid(), time.Now().UnixNano())
+	var segs []*export.Segment
+	var lastLook time.Time
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -227,19 +234,21 @@ func wait(ctx context.Context, e *env, life *lifecycle.Lifecycle, id string, lea
 			}
 			e.log.Warn("cannot read export; still waiting", zap.Error(err))
 		} else {
-			segs, _ := e.store.ListSegments(ctx, id)
-			snap := snapshot(exp, segs)
 			if exp.State.Terminal() {
-				rep.Done(snap)
+				segs, _ = e.store.ListSegments(ctx, id)
+				rep.Done(snapshot(exp, segs))
 				return exp, nil
 			}
-			rep.Update(snap)
-			if time.Since(lastRescue) >= rescueEvery {
-				lastRescue = time.Now()
-				if _, err := life.Rescue(ctx, id, lease); err != nil && ctx.Err() == nil {
+			if time.Since(lastLook) >= period {
+				lastLook = time.Now()
+				if _, err := life.Steward(ctx, id, owner, period, lease); err != nil && ctx.Err() == nil {
 					e.log.Warn("rescue pass failed", zap.Error(err))
 				}
+				if s, err := e.store.ListSegments(ctx, id); err == nil {
+					segs = s
+				}
 			}
+			rep.Update(snapshot(exp, segs))
 		}
 		select {
 		case <-ctx.Done():
@@ -255,11 +264,14 @@ func snapshot(exp *export.Export, segs []*export.Segment) progress.Snapshot {
 		SegmentsTotal: exp.SegmentsTotal, EstimatedItems: exp.EstimatedItems,
 		// A segment in hand shows what its holder has read, not only what
 		// it has committed: with large parts, commits are minutes apart.
-		Items: export.Measure(segs, time.Now()).Items,
+		// The segment rows may be older than the export row, whose
+		// counters hold every finished segment.
+		Items: max(exp.ItemCount, export.Measure(segs, time.Now()).Items),
 	}
 	for _, seg := range segs {
 		s.Bytes += seg.Bytes
 	}
+	s.Bytes = max(s.Bytes, exp.Bytes)
 	return s
 }
 

@@ -33,7 +33,7 @@ type Store struct {
 	exports  map[string]*export.Export
 	segments map[string][]*export.Segment
 	parts    map[string]map[[2]int]export.Part
-	active   map[string]bool
+	active   map[string]*controltable.ActiveExport
 	samples  map[string]map[int64]export.Sample // by export, by minute
 	tokens   map[string]time.Time               // commits applied, by idempotency token
 	calls    map[string]int
@@ -53,7 +53,7 @@ func New(clk clock.Clock) *Store {
 		exports:  map[string]*export.Export{},
 		segments: map[string][]*export.Segment{},
 		parts:    map[string]map[[2]int]export.Part{},
-		active:   map[string]bool{},
+		active:   map[string]*controltable.ActiveExport{},
 		samples:  map[string]map[int64]export.Sample{},
 		tokens:   map[string]time.Time{},
 		calls:    map[string]int{},
@@ -137,7 +137,7 @@ func (s *Store) CreateExport(ctx context.Context, e *export.Export) error {
 	}
 	s.segments[e.ExportID] = segs
 	s.parts[e.ExportID] = map[[2]int]export.Part{}
-	s.active[e.ExportID] = true
+	s.active[e.ExportID] = &controltable.ActiveExport{ExportID: e.ExportID}
 	return s.after("CreateExport", nil)
 }
 
@@ -179,7 +179,7 @@ func (s *Store) SetExportState(ctx context.Context, id string, from []export.Sta
 	if u.ManifestSummaryKey != "" {
 		e.ManifestSummaryKey = u.ManifestSummaryKey
 	}
-	if to.Terminal() {
+	if to.Terminal() && !u.KeepActive {
 		delete(s.active, id)
 	}
 	return true, s.after("SetExportState", nil)
@@ -267,22 +267,6 @@ func (s *Store) ListSegments(ctx context.Context, id string) ([]*export.Segment,
 	return out, s.after("ListSegments", nil)
 }
 
-// CountLeased implements controltable.Segments.
-func (s *Store) CountLeased(ctx context.Context, id string) (int, error) {
-	unlock, err := s.call("CountLeased")
-	if err != nil {
-		return 0, err
-	}
-	defer unlock()
-	n, now := 0, s.now()
-	for _, x := range s.segments[id] {
-		if x.LeaseLive(now) {
-			n++
-		}
-	}
-	return n, s.after("CountLeased", nil)
-}
-
 // ClaimSegment implements controltable.Segments.
 func (s *Store) ClaimSegment(ctx context.Context, id string, seg int, owner string, lease time.Duration) (*export.Segment, export.Lease, error) {
 	unlock, err := s.call("ClaimSegment")
@@ -298,6 +282,7 @@ func (s *Store) ClaimSegment(ctx context.Context, id string, seg int, owner stri
 	switch {
 	case x.Claimable(now):
 		x.State, x.Attempt, x.Owner, x.LeaseExpiry, x.UpdatedAt = export.SegmentRunning, x.Attempt+1, owner, now.Add(lease), now
+		x.Share = 0
 	case x.State == export.SegmentRunning && x.Owner == owner:
 		// An earlier try of this very claim applied; its answer was lost.
 	default:
@@ -322,19 +307,49 @@ func (s *Store) accepts(id string) bool {
 }
 
 // Heartbeat implements controltable.Segments.
-func (s *Store) Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, live export.Progress) error {
+func (s *Store) Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, live export.Progress) (*export.Segment, error) {
 	unlock, err := s.call("Heartbeat")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer unlock()
 	x := s.held(l)
 	if x == nil {
-		return leaseLost("heartbeat", l)
+		return nil, leaseLost("heartbeat", l)
 	}
 	now := s.now()
 	x.LeaseExpiry, x.UpdatedAt, x.LiveItems, x.ReadUnits = now.Add(lease), now, live.Items, live.ReadUnits
-	return s.after("Heartbeat", nil)
+	return copySegment(x), s.after("Heartbeat", nil)
+}
+
+// PublishShare implements controltable.Segments.
+func (s *Store) PublishShare(ctx context.Context, seg *export.Segment, share float64) (bool, error) {
+	unlock, err := s.call("PublishShare")
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	x := s.held(export.Lease{ExportID: seg.ExportID, Segment: seg.Segment, Attempt: seg.Attempt, Owner: seg.Owner})
+	if x == nil {
+		return false, s.after("PublishShare", nil)
+	}
+	x.Share = share
+	return true, s.after("PublishShare", nil)
+}
+
+// CancelSegment implements controltable.Segments.
+func (s *Store) CancelSegment(ctx context.Context, id string, seg int) (bool, error) {
+	unlock, err := s.call("CancelSegment")
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	x, err := s.segment(id, seg)
+	if err != nil || (x.State != export.SegmentPending && x.State != export.SegmentRunning) {
+		return false, s.after("CancelSegment", nil)
+	}
+	x.State, x.UpdatedAt = export.SegmentCancelled, s.now()
+	return true, s.after("CancelSegment", nil)
 }
 
 func (s *Store) putPart(id string, p export.Part) { s.parts[id][[2]int{p.Segment, p.Part}] = p }
@@ -357,7 +372,7 @@ func (s *Store) CommitPart(ctx context.Context, l export.Lease, p export.Part, c
 		return s.after("CommitPart", nil)
 	}
 	x := s.held(l)
-	if x == nil || !s.accepts(l.ExportID) {
+	if x == nil {
 		return leaseLost(fmt.Sprintf("commit part %d of", p.Part), l)
 	}
 	now := s.now()
@@ -479,7 +494,9 @@ func (s *Store) ResetFailed(ctx context.Context, id string) ([]int, error) {
 		reset = append(reset, x.Segment)
 	}
 	if len(reset) > 0 {
-		s.active[id] = true
+		if s.active[id] == nil {
+			s.active[id] = &controltable.ActiveExport{ExportID: id}
+		}
 	}
 	return reset, s.after("ResetFailed", nil)
 }
@@ -498,6 +515,20 @@ func (s *Store) RequeueExpired(ctx context.Context, seg *export.Segment) (bool, 
 	}
 	x.State, x.UpdatedAt = export.SegmentPending, now
 	return true, s.after("RequeueExpired", nil)
+}
+
+// GetPart implements controltable.Parts.
+func (s *Store) GetPart(ctx context.Context, id string, seg, part int) (*export.Part, error) {
+	unlock, err := s.call("GetPart")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	p, ok := s.parts[id][[2]int{seg, part}]
+	if !ok {
+		return nil, fmt.Errorf("part %d of segment %d of export %s: %w", part, seg, id, export.ErrNotFound)
+	}
+	return &p, s.after("GetPart", nil)
 }
 
 // ListParts implements controltable.Parts.
@@ -521,14 +552,32 @@ func (s *Store) ListParts(ctx context.Context, id string) ([]export.Part, error)
 }
 
 // ListActive implements controltable.Active.
-func (s *Store) ListActive(ctx context.Context) ([]string, error) {
+func (s *Store) ListActive(ctx context.Context) ([]controltable.ActiveExport, error) {
 	unlock, err := s.call("ListActive")
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	ids := slices.Sorted(maps.Keys(s.active))
-	return ids, s.after("ListActive", nil)
+	var out []controltable.ActiveExport
+	for _, id := range slices.Sorted(maps.Keys(s.active)) {
+		out = append(out, *s.active[id])
+	}
+	return out, s.after("ListActive", nil)
+}
+
+// ClaimSteward implements controltable.Active.
+func (s *Store) ClaimSteward(ctx context.Context, id, owner string, lease time.Duration) (bool, error) {
+	unlock, err := s.call("ClaimSteward")
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	a, now := s.active[id], s.now()
+	if a == nil || a.StewardLive(owner, now) {
+		return false, s.after("ClaimSteward", nil)
+	}
+	a.Steward, a.StewardExpiry = owner, now.Add(lease)
+	return true, s.after("ClaimSteward", nil)
 }
 
 // Forget implements controltable.Active.

@@ -17,18 +17,21 @@ package sim
 //	ListExports      jobs index (eventual) + each export    —
 //	GetSegment       segment row, consistent                —
 //	ListSegments     every segment row, consistent Query    —
-//	CountLeased      every segment row, eventual Query      —
 //	ClaimSegment     segment row after a refusal            segment row
-//	Heartbeat        —                                      segment row
-//	CommitPart       —                                      transaction: part row, segment row, export row (condition check)
+//	Heartbeat        — (the row comes back with the write)  segment row
+//	PublishShare     —                                      segment row
+//	CancelSegment    —                                      segment row
+//	CommitPart       —                                      transaction: part row, segment row
 //	CompleteSegment  segment row after a refusal            transaction: part row (last), segment row, export row
 //	ReleaseSegment   —                                      segment row
 //	FailSegment      —                                      transaction: segment row (+ export row when final)
 //	FailUnleased     —                                      transaction: segment row, export row
 //	ResetFailed      every segment row                      per reset segment, transaction: segment row, export row
 //	RequeueExpired   —                                      segment row
+//	GetPart          part row, consistent                   —
 //	ListParts        every part row, consistent Query       —
 //	ListActive       active index, eventual Query           —
+//	ClaimSteward     —                                      active row
 //	Forget           —                                      active row
 //	RecordSample     —                                      sample row of the minute
 //	ListSamples      the export's samples, consistent       —
@@ -97,6 +100,15 @@ type Hot struct {
 	At     time.Duration // since the start
 }
 
+// Roles: who made a call, for the cost by role.
+const (
+	roleCoordinator = "coordinator export (Start)"
+	roleWatcher     = "export --wait watcher"
+	roleWorker      = "worker: receive, claim, heartbeat, commit"
+	roleSettle      = "worker: Settle (and finalize)"
+	roleRescuer     = "worker: Rescuer"
+)
+
 // meter is the metering Store.
 type meter struct {
 	next  controltable.Store
@@ -105,6 +117,8 @@ type meter struct {
 
 	mu      sync.Mutex
 	methods map[string]*MethodStats
+	roles   map[string]*MethodStats
+	role    string // who is calling now: the sim runs one process's step at a time
 	hot     map[item]*window
 	// Shadow sizes of the rows, kept from what the calls that write them
 	// say (a read of every segment row is priced from these, not by
@@ -114,6 +128,8 @@ type meter struct {
 	// replays holds the calls whose answer was lost after they applied:
 	// their next try is a replay.
 	replays map[replayKey]bool
+	// stewards counts the stewardships won (and so rescue passes), by owner.
+	stewards map[string]int
 }
 
 type replayKey struct {
@@ -125,8 +141,8 @@ type replayKey struct {
 var _ controltable.Store = (*meter)(nil)
 
 func newMeter(next controltable.Store, clk clock.Clock) *meter {
-	return &meter{next: next, clock: clk, start: clk.Now(), methods: map[string]*MethodStats{}, hot: map[item]*window{},
-		exportSize: map[string]int{}, segSize: map[string][]int32{}, replays: map[replayKey]bool{}}
+	return &meter{next: next, clock: clk, start: clk.Now(), methods: map[string]*MethodStats{}, roles: map[string]*MethodStats{}, hot: map[item]*window{},
+		exportSize: map[string]int{}, segSize: map[string][]int32{}, replays: map[replayKey]bool{}, stewards: map[string]int{}}
 }
 
 // errLostAnswer is what a call whose answer was lost returns (fault.go).
@@ -148,6 +164,32 @@ func (m *meter) bill(method string, rcu, wcu float64) {
 	s.Calls++
 	s.RCU += rcu
 	s.WCU += wcu
+	r := m.roles[m.role]
+	if r == nil {
+		r = &MethodStats{}
+		m.roles[m.role] = r
+	}
+	r.Calls++
+	r.RCU += rcu
+	r.WCU += wcu
+}
+
+// as says who makes the calls from now on.
+func (m *meter) as(role string) {
+	m.mu.Lock()
+	m.role = role
+	m.mu.Unlock()
+}
+
+// RoleStats returns the cost by role.
+func (m *meter) RoleStats() map[string]MethodStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]MethodStats, len(m.roles))
+	for k, v := range m.roles {
+		out[k] = *v
+	}
+	return out
 }
 
 // wrote records a write reaching it; the caller holds mu.
@@ -197,6 +239,13 @@ func (m *meter) Stats() map[string]MethodStats {
 		out[k] = *v
 	}
 	return out
+}
+
+// Stewards returns the stewardships won, by owner.
+func (m *meter) Stewards() map[string]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.stewards)
 }
 
 // Hottest returns the hottest item of each kind, hottest first.
@@ -254,7 +303,7 @@ func (m *meter) CreateExport(ctx context.Context, e *export.Export) error {
 			m.wrote(item{kind: segmentItem, export: e.ExportID, seg: int32(i)})
 		}
 		m.segSize[e.ExportID] = sizes
-		wcu += writeUnits(jobRowSize(e.ExportID), false) + writeUnits(activeRowSize(e.ExportID), false)
+		wcu += writeUnits(jobRowSize(e.ExportID), false) + writeUnits(activeRowSize(e.ExportID, ""), false)
 		m.wrote(item{kind: jobItem, export: e.ExportID})
 		m.wrote(item{kind: activeItem, export: e.ExportID})
 	}
@@ -281,8 +330,8 @@ func (m *meter) SetExportState(ctx context.Context, id string, from []export.Sta
 	defer m.mu.Unlock()
 	wcu := writeUnits(m.exportRow(id), false)
 	m.wrote(item{kind: exportItem, export: id})
-	if ok && to.Terminal() {
-		wcu += writeUnits(activeRowSize(id), false)
+	if ok && to.Terminal() && !u.KeepActive {
+		wcu += writeUnits(activeRowSize(id, ""), false)
 		m.wrote(item{kind: activeItem, export: id})
 	}
 	m.bill("SetExportState", 0, wcu)
@@ -348,16 +397,6 @@ func (m *meter) segmentQuery(id string, consistent bool) float64 {
 	}, consistent)
 }
 
-// CountLeased implements controltable.Store: an eventually consistent
-// Query of every segment row, filtered to a count.
-func (m *meter) CountLeased(ctx context.Context, id string) (int, error) {
-	n, err := m.next.CountLeased(ctx, id)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.bill("CountLeased", m.segmentQuery(id, false), 0)
-	return n, err
-}
-
 // ClaimSegment implements controltable.Store.
 func (m *meter) ClaimSegment(ctx context.Context, id string, seg int, owner string, lease time.Duration) (*export.Segment, export.Lease, error) {
 	s, l, err := m.next.ClaimSegment(ctx, id, seg, owner, lease)
@@ -384,21 +423,53 @@ func (m *meter) ClaimSegment(ctx context.Context, id string, seg int, owner stri
 	return s, l, err
 }
 
-// Heartbeat implements controltable.Store.
-func (m *meter) Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, p export.Progress) error {
-	err := m.next.Heartbeat(ctx, l, lease, p)
+// Heartbeat implements controltable.Store: an update returning the row
+// it wrote, which costs nothing more.
+func (m *meter) Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, p export.Progress) (*export.Segment, error) {
+	seg, err := m.next.Heartbeat(ctx, l, lease, p)
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if seg != nil {
+		m.seeSegment(seg)
+	}
 	m.wrote(item{kind: segmentItem, export: l.ExportID, seg: int32(l.Segment)})
 	m.bill("Heartbeat", 0, writeUnits(m.segRow(l.ExportID, l.Segment), false))
-	return err
+	return seg, err
+}
+
+// PublishShare implements controltable.Store.
+func (m *meter) PublishShare(ctx context.Context, seg *export.Segment, share float64) (bool, error) {
+	ok, err := m.next.PublishShare(ctx, seg, share)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ok {
+		s := *seg
+		s.Share = share
+		m.seeSegment(&s)
+	}
+	m.wrote(item{kind: segmentItem, export: seg.ExportID, seg: int32(seg.Segment)})
+	m.bill("PublishShare", 0, writeUnits(m.segRow(seg.ExportID, seg.Segment), false))
+	return ok, err
+}
+
+// CancelSegment implements controltable.Store.
+func (m *meter) CancelSegment(ctx context.Context, id string, seg int) (bool, error) {
+	ok, err := m.next.CancelSegment(ctx, id, seg)
+	m.leasedWrite("CancelSegment", id, seg)
+	return ok, err
 }
 
 // commitRows bills a commit transaction of a part (if any), the segment
 // row and the export row, or its replay.
 func (m *meter) commitRows(method string, l export.Lease, p *export.Part, n int, err error) {
 	key := replayKey{method: method, owner: l.Owner + "#" + itoa(l.Attempt), n: n}
-	rows := []int{m.segRow(l.ExportID, l.Segment), m.exportRow(l.ExportID)}
+	// CommitPart writes only the segment's own rows; CompleteSegment adds
+	// the segment's totals to the export row's counters.
+	rows := []int{m.segRow(l.ExportID, l.Segment)}
+	counts := method == "CompleteSegment"
+	if counts {
+		rows = append(rows, m.exportRow(l.ExportID))
+	}
 	if p != nil {
 		rows = append(rows, partRowSize(l.ExportID, p))
 	}
@@ -414,7 +485,9 @@ func (m *meter) commitRows(method string, l export.Lease, p *export.Part, n int,
 			wcu += writeUnits(n, true)
 		}
 		m.wrote(item{kind: segmentItem, export: l.ExportID, seg: int32(l.Segment)})
-		m.wrote(item{kind: exportItem, export: l.ExportID})
+		if counts {
+			m.wrote(item{kind: exportItem, export: l.ExportID})
+		}
 		if p != nil {
 			m.wrote(item{kind: partItem, export: l.ExportID, seg: int32(p.Segment), part: int32(p.Part)})
 		}
@@ -454,7 +527,7 @@ func (m *meter) CompleteSegment(ctx context.Context, l export.Lease, last *expor
 
 func (m *meter) seeCheckpoint(l export.Lease, cp export.Checkpoint, st export.SegmentState) {
 	m.seeSegment(&export.Segment{ExportID: l.ExportID, Segment: l.Segment, State: st, Attempt: l.Attempt, Owner: l.Owner,
-		NextPart: cp.NextPart, ItemCount: cp.ItemCount, Bytes: cp.Bytes, Pages: cp.Pages, LiveItems: cp.ItemCount, ReadUnits: 1e3})
+		NextPart: cp.NextPart, ItemCount: cp.ItemCount, Bytes: cp.Bytes, Pages: cp.Pages, LiveItems: cp.ItemCount, ReadUnits: 12345.678})
 }
 
 // leasedWrite bills a single conditional update of the segment row.
@@ -521,6 +594,19 @@ func (m *meter) RequeueExpired(ctx context.Context, seg *export.Segment) (bool, 
 	return ok, err
 }
 
+// GetPart implements controltable.Store.
+func (m *meter) GetPart(ctx context.Context, id string, seg, part int) (*export.Part, error) {
+	p, err := m.next.GetPart(ctx, id, seg, part)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	size := 250
+	if p != nil {
+		size = partRowSize(id, p)
+	}
+	m.bill("GetPart", readUnits(size, true), 0)
+	return p, err
+}
+
 // ListParts implements controltable.Store.
 func (m *meter) ListParts(ctx context.Context, id string) ([]export.Part, error) {
 	parts, err := m.next.ListParts(ctx, id)
@@ -537,18 +623,32 @@ func (m *meter) ListParts(ctx context.Context, id string) ([]export.Part, error)
 }
 
 // ListActive implements controltable.Store.
-func (m *meter) ListActive(ctx context.Context) ([]string, error) {
-	ids, err := m.next.ListActive(ctx)
+func (m *meter) ListActive(ctx context.Context) ([]controltable.ActiveExport, error) {
+	active, err := m.next.ListActive(ctx)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.bill("ListActive", queryUnits(func(yield func(int) bool) {
-		for _, id := range ids {
-			if !yield(activeRowSize(id)) {
+		for _, a := range active {
+			if !yield(activeRowSize(a.ExportID, a.Steward)) {
 				return
 			}
 		}
 	}, false), 0)
-	return ids, err
+	return active, err
+}
+
+// ClaimSteward implements controltable.Store: a conditional update of the
+// export's row of the active index, billed whether or not it wins.
+func (m *meter) ClaimSteward(ctx context.Context, id, owner string, lease time.Duration) (bool, error) {
+	ok, err := m.next.ClaimSteward(ctx, id, owner, lease)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ok {
+		m.stewards[owner]++
+	}
+	m.wrote(item{kind: activeItem, export: id})
+	m.bill("ClaimSteward", 0, writeUnits(activeRowSize(id, owner), false))
+	return ok, err
 }
 
 // Forget implements controltable.Store.
@@ -557,7 +657,7 @@ func (m *meter) Forget(ctx context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.wrote(item{kind: activeItem, export: id})
-	m.bill("Forget", 0, writeUnits(activeRowSize(id), false))
+	m.bill("Forget", 0, writeUnits(activeRowSize(id, ""), false))
 	return err
 }
 

@@ -33,6 +33,15 @@ func (r Result) Table() string {
 	}
 	fmt.Fprintf(tw, "total\t%d\t%.2f\t%.1f\t%.0f\t%.0f\t%.2f\t%.2f\t\n", calls, float64(calls)/n, float64(calls)/minutes, r.RCU, r.WCU, r.RCU/n, r.WCU/n)
 	_ = tw.Flush()
+	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "by caller\tcalls\tRCU\tWCU\tRCU/export-hour\tRCU/segment\t")
+	roles := slices.Sorted(maps.Keys(r.Roles))
+	slices.SortStableFunc(roles, func(a, b string) int { return int(r.Roles[b].RCU - r.Roles[a].RCU) })
+	for _, role := range roles {
+		m := r.Roles[role]
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.0f\t%.2f\t\n", role, m.Calls, m.RCU, m.WCU, m.RCU/r.Duration.Hours(), m.RCU/n)
+	}
+	_ = tw.Flush()
 	fmt.Fprintf(&b, "read units: %.0f per export-hour, %.2f per segment; write units: %.0f per export-hour, %.2f per segment\n",
 		r.RCUPerHour(), r.RCU/n, r.WCUPerHour(), r.WCU/n)
 	b.WriteString("hottest item of each kind (most writes in one second):")
@@ -46,6 +55,18 @@ func (r Result) Table() string {
 		sqs += r.SQS[api]
 	}
 	fmt.Fprintf(&b, " total %d (%.2f/segment)\n", sqs, float64(sqs)/n)
+	if len(r.Stewards) > 0 {
+		var coord, workers, passes int
+		for owner, n := range r.Stewards {
+			if strings.HasPrefix(owner, "coordinator/") {
+				coord += n
+			} else {
+				workers++
+				passes += n
+			}
+		}
+		fmt.Fprintf(&b, "rescue passes as steward: %d by the --wait watcher, %d by %d workers\n", coord, passes, workers)
+	}
 	if r.S3 != nil {
 		b.WriteString("S3 calls:")
 		for _, api := range slices.Sorted(maps.Keys(r.S3)) {

@@ -44,8 +44,11 @@ type Scenario struct {
 	// error and retries, through controltable.WithRetry).
 	LostAnswers float64
 	StartSpread time.Duration // workers start at random times in [0, StartSpread)
-	Watch       bool          // run `export --wait`'s watcher
-	FakeS3      bool          // S3 is fakes3 (HTTP, ~0.8 ms an object) rather than memS3
+	// KillSteward, if set, is when the worker stewarding the export is
+	// SIGKILLed (and replaced): another must take its rescue over.
+	KillSteward time.Duration
+	Watch       bool // run `export --wait`'s watcher
+	FakeS3      bool // S3 is fakes3 (HTTP, ~0.8 ms an object) rather than memS3
 	Seed        uint64
 	Limit       time.Duration // virtual time allowed before the export counts as stuck
 }
@@ -144,6 +147,12 @@ type Result struct {
 	// ScanTime is the scanning the attempts did, killed ones included:
 	// what the heartbeats' cadence is measured against.
 	ScanTime time.Duration
+	// Stewards counts the rescue passes each steward made (the
+	// stewardships it won), by owner: the watcher's is "coordinator/…".
+	Stewards map[string]int
+	// Roles is the cost by the process and part of it that made the
+	// calls (role* in meter.go).
+	Roles map[string]MethodStats
 }
 
 // RCUPerHour is the control table's read units per hour of the export.
@@ -164,6 +173,9 @@ func Run(tb testing.TB, sc Scenario) Result {
 		w.loop.after(time.Duration(w.rng.Int64N(int64(sc.StartSpread)+1)), w.startWorker)
 	}
 	w.scheduleKills()
+	if sc.KillSteward > 0 {
+		w.loop.after(sc.KillSteward, w.killSteward)
+	}
 	if !w.loop.run(w.loop.Now().Add(sc.Limit), w.finished) {
 		tb.Fatalf("export not finished after %s of virtual time: %+v", sc.Limit, w.status())
 	}
@@ -271,6 +283,7 @@ func (q wakingQueue) Send(ctx context.Context, tasks []queue.Task) error {
 
 // startExport is `coordinator export`: lifecycle.Start, then --wait.
 func (w *world) startExport() {
+	w.meter.as(roleCoordinator)
 	life := w.lifecycle()
 	e, created, err := life.Start(w.ctx, w.exp)
 	must(w.tb, err)
@@ -279,7 +292,7 @@ func (w *world) startExport() {
 	}
 	w.exp = e
 	if w.sc.Watch {
-		w.watcher = &watcher{w: w, life: life, lastRescue: w.loop.Now()}
+		w.watcher = w.newWatcher(life)
 		w.loop.after(0, w.watcher.tick)
 	}
 }
@@ -315,6 +328,23 @@ func (w *world) scheduleKills() {
 			}
 		})
 	}
+}
+
+// killSteward SIGKILLs the worker whose rescuer stewards the export.
+func (w *world) killSteward() {
+	active, err := w.mem.ListActive(w.ctx)
+	must(w.tb, err)
+	for _, a := range active {
+		for _, k := range w.workers {
+			if k.alive && k.rescuer.ID == a.Steward {
+				k.kill()
+				w.kills++
+				w.loop.after(w.sc.ReplaceAfter, w.startWorker)
+				return
+			}
+		}
+	}
+	w.unexpectedf("no live worker stewards the export")
 }
 
 // pollWait is a worker waiting in a long poll.
@@ -431,7 +461,7 @@ func (w *world) result(wall time.Duration) Result {
 	final, _ := w.mem.GetExport(w.ctx, w.exp.ExportID)
 	r := Result{Scenario: w.sc, Duration: final.EndTime.Sub(w.exp.StartTime), Wall: wall, Events: w.loop.events,
 		Methods: w.meter.Stats(), Hottest: w.meter.Hottest(), SQS: w.sqs.calls,
-		Claims: w.claims, Kills: w.kills, Lost: w.lostAnswers, PeakShare: w.peakShare, Final: final, ScanTime: w.scanTime}
+		Claims: w.claims, Kills: w.kills, Lost: w.lostAnswers, PeakShare: w.peakShare, Final: final, ScanTime: w.scanTime, Stewards: w.meter.Stewards(), Roles: w.meter.RoleStats()}
 	if w.s3 != nil {
 		r.S3 = w.s3.calls
 	}

@@ -163,6 +163,9 @@ func segmentRowSize(s *export.Segment) int {
 	if s.Failures > 0 || s.LastError != "" {
 		n += len("failures") + numSize(int64(s.Failures)) + len("lastError") + len(s.LastError)
 	}
+	if s.Share > 0 {
+		n += len("readShare") + floatSize(s.Share)
+	}
 	if s.AttemptBase > 0 {
 		n += len("attemptBase") + numSize(int64(s.AttemptBase))
 	}
@@ -175,9 +178,13 @@ func partRowSize(exportID string, p *export.Part) int {
 		numSize(int64(p.Attempt)) + len(p.Key) + numSize(p.ItemCount) + md5Base64 + etagQuoted + numSize(p.Bytes) + secNumber
 }
 
-// activeRowSize is a row of the active index.
-func activeRowSize(exportID string) int {
-	return names("pk", "sk", "kind", "expiresAt") + len("ACTIVE") + len(exportID) + len("active") + secNumber
+// activeRowSize is a row of the active index, with its steward if any.
+func activeRowSize(exportID, steward string) int {
+	n := names("pk", "sk", "kind", "expiresAt") + len("ACTIVE") + len(exportID) + len("active") + secNumber
+	if steward != "" {
+		n += names("steward", "stewardExpiry") + len(steward) + msNumber
+	}
+	return n
 }
 
 // sampleRowSize is a history sample row.

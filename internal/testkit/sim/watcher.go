@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/ddbfleet/ddbfleet/shared/export"
@@ -8,35 +9,48 @@ import (
 )
 
 // watcher is `coordinator export --wait` (coordcli's wait): once a second
-// it reads the export and its segments for the progress line, and every
-// half lease it rescues the export, until the export ends.
+// it reads the export row for the progress line; once a period (half a
+// lease) it stands in as the export's steward if no one else is (which
+// rescues the export) and reads the segment rows; at the end it reads
+// them once more for the final line.
 type watcher struct {
-	w          *world
-	life       *lifecycle.Lifecycle
-	lastRescue time.Time
-	final      *export.Export
-	items      int64 // the progress line's items
+	w        *world
+	life     *lifecycle.Lifecycle
+	owner    string
+	lastLook time.Time // zero: look at once
+	segs     []*export.Segment
+	final    *export.Export
+	items    int64 // the progress line's items
+}
+
+func (w *world) newWatcher(life *lifecycle.Lifecycle) *watcher {
+	return &watcher{w: w, life: life, owner: fmt.Sprintf("coordinator/4242@%d", w.loop.Now().UnixNano())}
 }
 
 // tick is one turn of wait's loop.
 func (wt *watcher) tick() {
 	w := wt.w
+	w.meter.as(roleWatcher)
 	id := w.exp.ExportID
-	rescueEvery := max(time.Second, w.sc.Lease/2)
+	period := max(time.Second, w.sc.Lease/2)
 	exp, err := w.store.GetExport(w.ctx, id)
 	if err == nil {
-		segs, _ := w.store.ListSegments(w.ctx, id)
-		wt.items = export.Measure(segs, w.loop.Now()).Items
 		if exp.State.Terminal() {
+			wt.segs, _ = w.store.ListSegments(w.ctx, id)
+			wt.items = max(exp.ItemCount, export.Measure(wt.segs, w.loop.Now()).Items)
 			wt.final = exp
 			return
 		}
-		if w.loop.Now().Sub(wt.lastRescue) >= rescueEvery {
-			wt.lastRescue = w.loop.Now()
-			if _, err := wt.life.Rescue(w.ctx, id, w.sc.Lease); err != nil {
+		if wt.lastLook.IsZero() || w.loop.Now().Sub(wt.lastLook) >= period {
+			wt.lastLook = w.loop.Now()
+			if _, err := wt.life.Steward(w.ctx, id, wt.owner, period, w.sc.Lease); err != nil {
 				w.unexpectedf("watcher's rescue: %v", err)
 			}
+			if s, err := w.store.ListSegments(w.ctx, id); err == nil {
+				wt.segs = s
+			}
 		}
+		wt.items = max(exp.ItemCount, export.Measure(wt.segs, w.loop.Now()).Items)
 	}
 	w.loop.after(time.Second, wt.tick)
 }

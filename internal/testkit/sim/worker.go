@@ -10,7 +10,7 @@ package sim
 //	poll       consumer.Run's loop: receive up to the free slots, long-polling
 //	handle     consumer.handle: GetExport, ClaimSegment, admit
 //	run        consumer.run up to the runner: the first share, the heartbeat's ticker
-//	heartbeat  consumer.heartbeat, one tick
+//	heartbeat  consumer.heartbeat, one tick (and its lease deadline)
 //	commitPart segexport's commit of a part: upload, CommitPart
 //	complete   segexport's end: upload the last part, CompleteSegment
 //	end        consumer.run after the runner: decide, delete, Settle
@@ -58,7 +58,8 @@ func (w *world) startWorker() {
 	w.nextID++
 	k := &worker{w: w, id: fmt.Sprintf("ip-10-0-%d-%d.ec2.internal/1", w.nextID/250, w.nextID%250), alive: true,
 		life: w.lifecycle(), slots: map[*slot]bool{}}
-	k.rescuer = &lifecycle.Rescuer{Life: k.life, Period: w.sc.Lease, Grace: w.sc.Lease, Log: w.log, Clock: w.loop.clk}
+	k.rescuer = &lifecycle.Rescuer{Life: k.life, ID: fmt.Sprintf("%s@%d", k.id, w.loop.Now().UnixNano()),
+		Period: w.sc.Lease, Grace: w.sc.Lease, Log: w.log, Clock: w.loop.clk}
 	w.workers = append(w.workers, k)
 	k.start()
 }
@@ -144,7 +145,8 @@ func (k *worker) rescue() {
 	if !k.alive {
 		return
 	}
-	k.rescuer.Pass(k.w.ctx)
+	k.w.meter.as(roleRescuer)
+	k.rescuer.Tick(k.w.ctx)
 	k.w.loop.after(k.w.sc.Lease, k.rescue)
 }
 
@@ -170,6 +172,7 @@ type slot struct {
 	part      int // the part being scanned
 	share     float64
 	visibleAt time.Time // when the message shows again unless extended
+	extended  time.Time // when the last extension of the lease that succeeded was sent
 	over      bool      // the run ended: pending heartbeats and parts do nothing
 	ticks     int       // heartbeats so far
 	startedAt time.Time
@@ -184,6 +187,7 @@ func (sl *slot) handle() {
 	if !k.alive {
 		return
 	}
+	w.meter.as(roleWorker)
 	m := sl.m
 	exp, err := w.store.GetExport(w.ctx, m.ExportID)
 	if err != nil && !errors.Is(err, export.ErrNotFound) {
@@ -195,6 +199,7 @@ func (sl *slot) handle() {
 	if exp != nil && exp.State.AcceptsWork() {
 		k.nonces++
 		owner := fmt.Sprintf("%s/%08x", k.id, k.nonces)
+		sl.extended = sl.now() // the lease runs from no earlier than this
 		sl.seg, sl.lease, err = w.store.ClaimSegment(w.ctx, m.ExportID, m.Segment, owner, w.sc.Lease)
 		if err != nil && !errors.As(err, &refused) {
 			w.unexpectedf("claim: %v", err)
@@ -269,6 +274,7 @@ func (sl *slot) scanned() {
 	if sl.over {
 		return
 	}
+	sl.k.w.meter.as(roleWorker)
 	if sl.part == len(sl.plan.items)-1 {
 		sl.complete()
 		return
@@ -313,7 +319,7 @@ func (sl *slot) commitPart() {
 	}
 	sl.advance(p)
 	if err := w.store.CommitPart(w.ctx, sl.lease, p, sl.cp, w.sc.Lease); err != nil {
-		sl.discardIfRejected(err, p.Key)
+		sl.discardIfRejected(err, p)
 		sl.end(err, nil)
 		return
 	}
@@ -335,7 +341,7 @@ func (sl *slot) complete() {
 	sl.advance(p)
 	sl.cp.Cursor = nil
 	if err := w.store.CompleteSegment(w.ctx, sl.lease, &p, sl.cp); err != nil {
-		sl.discardIfRejected(err, p.Key)
+		sl.discardIfRejected(err, p)
 		sl.end(err, nil)
 		return
 	}
@@ -348,14 +354,23 @@ func (sl *slot) complete() {
 }
 
 // discardIfRejected is segexport's: a part whose commit was refused for a
-// lost lease is deleted.
-func (sl *slot) discardIfRejected(err error, key string) {
+// lost lease is deleted, unless a part row points at it after all.
+func (sl *slot) discardIfRejected(err error, p export.Part) {
+	w := sl.k.w
 	if !export.IsLeaseLost(err) {
-		sl.k.w.unexpectedf("commit: %v", err)
+		w.unexpectedf("commit: %v", err)
 		return
 	}
-	if err := sl.k.w.obj.Delete(sl.k.w.ctx, key); err != nil {
-		sl.k.w.unexpectedf("delete rejected part: %v", err)
+	row, err := w.store.GetPart(w.ctx, sl.exp.ExportID, p.Segment, p.Part)
+	switch {
+	case err == nil && row.Key == p.Key:
+		return
+	case err != nil && !errors.Is(err, export.ErrNotFound):
+		w.unexpectedf("read part row: %v", err)
+		return
+	}
+	if err := w.obj.Delete(w.ctx, p.Key); err != nil {
+		w.unexpectedf("delete rejected part: %v", err)
 	}
 }
 
@@ -370,43 +385,51 @@ func (sl *slot) progress() export.Progress {
 	return export.Progress{Items: done, ReadUnits: float64(done) / 8}
 }
 
-// heartbeat is one tick of consumer.heartbeat: extend the lease, then the
-// message's visibility, then read the export (cancelled?) and re-divide
-// the read cap among the live leases.
+// heartbeat is one tick of consumer.heartbeat: extend the lease (the row
+// comes back with the read share the export's steward published), then
+// the message's visibility. A heartbeat reads nothing.
 func (sl *slot) heartbeat() {
 	if sl.over {
 		return
 	}
 	w := sl.k.w
+	w.meter.as(roleWorker)
 	sl.ticks++
 	next := func() { w.loop.at(sl.startedAt.Add(time.Duration(sl.ticks+1)*(w.sc.Lease/3)), sl.heartbeat) }
-	err := w.store.Heartbeat(w.ctx, sl.lease, w.sc.Lease, sl.progress())
+	sent := sl.now()
+	seg, err := w.store.Heartbeat(w.ctx, sl.lease, w.sc.Lease, sl.progress())
 	if export.IsLeaseLost(err) {
 		sl.end(errStopped, err)
 		return
 	}
 	if err != nil {
+		sl.watchDeadline()
 		next()
 		return
 	}
+	sl.extended = sent
 	if err := w.work.SetVisibility(w.ctx, sl.m.ReceiptHandle, w.sc.Lease); err == nil {
 		sl.visibleAt = sl.now().Add(w.sc.Lease)
 	}
-	e, err := w.store.GetExport(w.ctx, sl.lease.ExportID)
-	if err != nil {
-		next()
-		return
-	}
-	if e.State == export.Cancelled {
-		sl.end(errStopped, fmt.Errorf("export cancelled: %w", export.ErrLeaseLost))
-		return
-	}
-	if e.ReadCapacityCap > 0 {
-		if n, err := w.store.CountLeased(w.ctx, e.ExportID); err == nil && n > 0 {
-			sl.setShare(e.ReadShare(n))
-		}
+	if seg.Share > 0 {
+		sl.setShare(seg.Share)
 	}
 	next()
+}
+
+// watchDeadline is consumer.heartbeat's lease deadline: the run stops
+// once its lease, as last extended, is within the margin of its end. Only
+// a failed heartbeat can let it come (successful ones, a third of a lease
+// apart, push it on), so it is watched from the first failure.
+func (sl *slot) watchDeadline() {
+	lease := sl.k.w.sc.Lease
+	extended := sl.extended
+	sl.k.w.loop.at(extended.Add(lease-export.LeaseMargin(lease)), func() {
+		if !sl.over && sl.extended.Equal(extended) {
+			sl.k.w.meter.as(roleWorker)
+			sl.end(errStopped, export.ErrLeaseDeadline)
+		}
+	})
 }
 
 // errStopped is what the runner returns when the heartbeat stopped it.
@@ -439,9 +462,11 @@ func (sl *slot) end(runErr, cause error) {
 	switch {
 	case runErr == nil: // finish
 		sl.deleteMsg()
+		w.meter.as(roleSettle)
 		if err := sl.k.life.Settle(w.ctx, sl.m.ExportID); err != nil {
 			w.unexpectedf("settle: %v", err)
 		}
+		w.meter.as(roleWorker)
 	case lostLease: // abandon: keep the message unless the export ended
 		if state.Terminal() {
 			sl.deleteMsg()

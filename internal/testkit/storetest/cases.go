@@ -25,13 +25,17 @@ var cases = []struct {
 	{"CreateExportTwice", testCreateExportTwice},
 	{"ExportRoundTrip", testExportRoundTrip},
 	{"ClaimLeaseAndFencing", testClaimLeaseAndFencing},
-	{"CountLeased", testCountLeased},
+	{"LeasesLive", testLeasesLive},
+	{"StewardLease", testStewardLease},
+	{"PublishShareRidesOnHeartbeats", testPublishShare},
 	{"CompleteSegmentCountsOnce", testCompleteSegmentCountsOnce},
 	{"FailSegmentAndResetFailed", testFailSegmentAndResetFailed},
 	{"ClaimFinalizeWinsOnce", testClaimFinalizeWinsOnce},
 	{"FinalizeToCompleted", testFinalizeToCompleted},
 	{"SetExportStateAndActiveIndex", testSetExportStateAndActiveIndex},
-	{"CancelledExportRejectsWrites", testCancelledExportRejectsWrites},
+	{"CancelledSegmentRejectsWrites", testCancelledSegmentRejectsWrites},
+	{"CancelledExportCanStayActive", testCancelledExportCanStayActive},
+	{"GetPart", testGetPart},
 	{"RequeueExpiredAndFailUnleased", testRequeueExpiredAndFailUnleased},
 	{"ValuesAreCopies", testValuesAreCopies},
 	{"LostAnswer/ClaimSegment", testLostClaim},
@@ -191,13 +195,13 @@ func testClaimLeaseAndFencing(e *env) {
 
 	// Heartbeats keep it alive past the first expiry.
 	e.clock.Advance(20 * time.Second)
-	require.NoError(t, e.store.Heartbeat(e.ctx, l1, lease, export.Progress{}))
+	require.NoError(t, e.heartbeat(l1, export.Progress{}))
 	e.clock.Advance(20 * time.Second)
 	_, _, err = e.store.ClaimSegment(e.ctx, id, 0, "w2/b", lease)
 	require.ErrorAs(t, err, &nc, "the heartbeat extended the lease")
 
 	// A heartbeat with progress records what was read before any commit.
-	require.NoError(t, e.store.Heartbeat(e.ctx, l1, lease, export.Progress{Items: 42}))
+	require.NoError(t, e.heartbeat(l1, export.Progress{Items: 42}))
 	live := e.getSegment(id, 0)
 	require.EqualValues(t, 42, live.LiveItems)
 	require.EqualValues(t, 0, live.ItemCount, "progress is not a commit")
@@ -224,7 +228,7 @@ func testClaimLeaseAndFencing(e *env) {
 		name string
 		err  error
 	}{
-		{"Heartbeat", e.store.Heartbeat(e.ctx, l1, lease, export.Progress{})},
+		{"Heartbeat", e.heartbeat(l1, export.Progress{})},
 		{"CommitPart", e.store.CommitPart(e.ctx, l1, part(l1, 1, 5), export.Checkpoint{Cursor: cursor("zombie"), NextPart: 2, ItemCount: 105}, lease)},
 		{"CompleteSegment", e.store.CompleteSegment(e.ctx, l1, nil, export.Checkpoint{NextPart: 1, ItemCount: 100})},
 		{"ReleaseSegment", e.store.ReleaseSegment(e.ctx, l1, "drain")},
@@ -239,7 +243,7 @@ func testClaimLeaseAndFencing(e *env) {
 	// A lease that names the right attempt but another owner is no lease.
 	forged := l2
 	forged.Owner = "w9/z"
-	require.ErrorIs(t, e.store.Heartbeat(e.ctx, forged, lease, export.Progress{}), export.ErrLeaseLost, "the owner is part of the fencing token")
+	require.ErrorIs(t, e.heartbeat(forged, export.Progress{}), export.ErrLeaseLost, "the owner is part of the fencing token")
 
 	after := e.getSegment(id, 0)
 	require.Equal(t, export.SegmentRunning, after.State)
@@ -256,7 +260,7 @@ func testClaimLeaseAndFencing(e *env) {
 	require.Zero(t, x.SegmentsFailed)
 
 	// The new owner's writes go through.
-	require.NoError(t, e.store.Heartbeat(e.ctx, l2, lease, export.Progress{}))
+	require.NoError(t, e.heartbeat(l2, export.Progress{}))
 	require.NoError(t, e.store.ReleaseSegment(e.ctx, l2, "released by draining worker"))
 	// A released segment is claimable at once, from the same checkpoint.
 	seg3, l3, err := e.store.ClaimSegment(e.ctx, id, 0, "w3/c", lease)
@@ -271,7 +275,7 @@ func testClaimLeaseAndFencing(e *env) {
 	require.ErrorIs(t, err, export.ErrNotFound)
 }
 
-func testCountLeased(e *env) {
+func testLeasesLive(e *env) {
 	t := e.t
 	id := e.export(4, true)
 	require.Zero(t, e.countLeased(id))
@@ -281,7 +285,7 @@ func testCountLeased(e *env) {
 	require.Equal(t, 3, e.countLeased(id))
 
 	e.clock.Advance(lease / 2)
-	require.NoError(t, e.store.Heartbeat(e.ctx, l0, lease, export.Progress{}))
+	require.NoError(t, e.heartbeat(l0, export.Progress{}))
 	require.NoError(t, e.store.ReleaseSegment(e.ctx, l1, "drain"))
 	require.Equal(t, 2, e.countLeased(id), "a released lease is not live")
 	require.NoError(t, e.store.CompleteSegment(e.ctx, l2, nil, export.Checkpoint{}))
@@ -497,23 +501,140 @@ func testSetExportStateAndActiveIndex(e *env) {
 	require.Equal(t, export.Running, e.getExport(other).State, "Forget touches only the index")
 }
 
-func testCancelledExportRejectsWrites(e *env) {
+func testCancelledSegmentRejectsWrites(e *env) {
 	t := e.t
-	id := e.export(1, true)
+	id := e.export(3, true)
 	l := e.claim(id, 0, "w1/a")
+	done := e.claim(id, 2, "w3/a")
+	require.NoError(t, e.store.CompleteSegment(e.ctx, done, nil, export.Checkpoint{}))
 	ok, err := e.store.SetExportState(e.ctx, id, []export.State{export.Running}, export.Cancelled, controltable.ExportUpdate{})
 	require.NoError(t, err)
 	require.True(t, ok)
+	for seg, want := range []bool{true, true, false} {
+		ok, err := e.store.CancelSegment(e.ctx, id, seg)
+		require.NoError(t, err)
+		require.Equal(t, want, ok, "segment %d: only unsettled segments are cancelled", seg)
+	}
+	ok, err = e.store.CancelSegment(e.ctx, id, 0)
+	require.NoError(t, err)
+	require.False(t, ok, "cancelling twice does nothing")
 
+	require.ErrorIs(t, e.heartbeat(l, export.Progress{}), export.ErrLeaseLost, "the holder of a cancelled segment stops at its next heartbeat")
 	err = e.store.CommitPart(e.ctx, l, part(l, 0, 5), export.Checkpoint{Cursor: cursor("k5"), NextPart: 1, ItemCount: 5}, lease)
-	require.ErrorIs(t, err, export.ErrLeaseLost, "a cancelled export takes no more parts")
+	require.ErrorIs(t, err, export.ErrLeaseLost, "a cancelled segment takes no more parts")
 	err = e.store.CompleteSegment(e.ctx, l, nil, export.Checkpoint{})
 	require.ErrorIs(t, err, export.ErrLeaseLost, "nor completions")
 	require.Empty(t, e.listParts(id))
-	require.Zero(t, e.getExport(id).SegmentsDone)
+	require.Equal(t, 1, e.getExport(id).SegmentsDone)
 	s := e.getSegment(id, 0)
+	require.Equal(t, export.SegmentCancelled, s.State)
 	require.Nil(t, s.Cursor, "the rejected checkpoint did not land")
 	require.Zero(t, s.NextPart)
+	_, _, err = e.store.ClaimSegment(e.ctx, id, 1, "w2/a", lease)
+	var nc *export.NotClaimableError
+	require.ErrorAs(t, err, &nc, "a cancelled segment cannot be claimed")
+	require.Equal(t, export.SegmentCancelled, nc.State)
+	require.Equal(t, export.SegmentDone, e.getSegment(id, 2).State, "a finished segment stays DONE")
+}
+
+func testCancelledExportCanStayActive(e *env) {
+	t := e.t
+	id := e.export(1, true)
+	ok, err := e.store.SetExportState(e.ctx, id, []export.State{export.Running}, export.Cancelled, controltable.ExportUpdate{KeepActive: true})
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Contains(t, e.active(), id, "kept for the steward's last sweep")
+	require.NoError(t, e.store.Forget(e.ctx, id))
+	require.NotContains(t, e.active(), id)
+}
+
+func testGetPart(e *env) {
+	t := e.t
+	id := e.export(1, true)
+	l := e.claim(id, 0, "w1/a")
+	p := part(l, 0, 5)
+	require.NoError(t, e.store.CommitPart(e.ctx, l, p, export.Checkpoint{Cursor: cursor("k5"), NextPart: 1, ItemCount: 5}, lease))
+	got, err := e.store.GetPart(e.ctx, id, 0, 0)
+	require.NoError(t, err)
+	require.Equal(t, p, *got)
+	_, err = e.store.GetPart(e.ctx, id, 0, 1)
+	require.ErrorIs(t, err, export.ErrNotFound)
+}
+
+func testStewardLease(e *env) {
+	t := e.t
+	id := e.export(1, true)
+	steward := func() controltable.ActiveExport {
+		t.Helper()
+		as, err := e.store.ListActive(e.ctx)
+		require.NoError(t, err)
+		for _, a := range as {
+			if a.ExportID == id {
+				return a
+			}
+		}
+		t.Fatalf("export %s not in the active index", id)
+		return controltable.ActiveExport{}
+	}
+	claim := func(owner string) bool {
+		t.Helper()
+		ok, err := e.store.ClaimSteward(e.ctx, id, owner, lease)
+		require.NoError(t, err)
+		return ok
+	}
+	require.Empty(t, steward().Steward, "a new export has no steward")
+	require.True(t, claim("w1"))
+	a := steward()
+	require.Equal(t, "w1", a.Steward)
+	sameTime(t, e.clock.Now().Add(lease), a.StewardExpiry)
+	require.False(t, claim("w2"), "a live stewardship is not taken")
+	require.True(t, a.StewardLive("w2", e.clock.Now()))
+	require.False(t, a.StewardLive("w1", e.clock.Now()), "a steward is not kept out by itself")
+
+	e.clock.Advance(lease / 2)
+	require.True(t, claim("w1"), "the steward renews")
+	e.clock.Advance(lease / 2)
+	require.False(t, claim("w2"), "the renewal counts from when it was made")
+	e.clock.Advance(lease/2 + time.Second)
+	require.True(t, claim("w2"), "an expired stewardship is taken over")
+	require.Equal(t, "w2", steward().Steward)
+
+	ok, err := e.store.SetExportState(e.ctx, id, []export.State{export.Running}, export.Completed, controltable.ExportUpdate{})
+	require.NoError(t, err)
+	require.True(t, ok)
+	e.clock.Advance(2 * lease)
+	require.False(t, claim("w3"), "an export out of the index has no steward")
+	require.NotContains(t, e.active(), id, "a claim does not put it back")
+}
+
+func testPublishShare(e *env) {
+	t := e.t
+	id := e.export(2, true)
+	l := e.claim(id, 0, "w1/a")
+	seg := e.getSegment(id, 0)
+	require.Zero(t, seg.Share)
+	ok, err := e.store.PublishShare(e.ctx, seg, 12.5)
+	require.NoError(t, err)
+	require.True(t, ok)
+	row, err := e.store.Heartbeat(e.ctx, l, lease, export.Progress{Items: 3})
+	require.NoError(t, err)
+	require.Equal(t, 12.5, row.Share, "the heartbeat's own write brings the share back")
+	require.Equal(t, int64(3), row.LiveItems)
+	sameTime(t, e.clock.Now().Add(lease), row.LeaseExpiry)
+
+	ok, err = e.store.PublishShare(e.ctx, e.getSegment(id, 1), 3)
+	require.NoError(t, err)
+	require.False(t, ok, "an unleased segment gets no share")
+
+	e.clock.Advance(lease + time.Second)
+	_, l2, err := e.store.ClaimSegment(e.ctx, id, 0, "w2/a", lease)
+	require.NoError(t, err)
+	ok, err = e.store.PublishShare(e.ctx, seg, 99)
+	require.NoError(t, err)
+	require.False(t, ok, "a share for the previous attempt is refused")
+	row, err = e.store.Heartbeat(e.ctx, l2, lease, export.Progress{})
+	require.NoError(t, err)
+	require.Zero(t, row.Share, "a new attempt does not inherit the last one's share")
 }
 
 func testRequeueExpiredAndFailUnleased(e *env) {
@@ -551,7 +672,7 @@ func testRequeueExpiredAndFailUnleased(e *env) {
 	require.Equal(t, export.SegmentFailed, s.State)
 	require.Equal(t, "moved to dead-letter queue", s.LastError)
 	require.Equal(t, 1, e.getExport(id).SegmentsFailed)
-	require.ErrorIs(t, e.store.Heartbeat(e.ctx, l2, lease, export.Progress{}), export.ErrLeaseLost, "the expired owner is fenced off")
+	require.ErrorIs(t, e.heartbeat(l2, export.Progress{}), export.ErrLeaseLost, "the expired owner is fenced off")
 	ok, err = e.store.FailUnleased(e.ctx, id, 0, "again")
 	require.NoError(t, err)
 	require.False(t, ok, "a FAILED segment is counted once")
@@ -639,7 +760,7 @@ func testLostClaim(e *env) {
 	require.Equal(t, 1, e.countLeased(id))
 
 	// The retried lease is a working lease, and still exclusive.
-	require.NoError(t, e.store.Heartbeat(e.ctx, retried.l, lease, export.Progress{}))
+	require.NoError(t, e.heartbeat(retried.l, export.Progress{}))
 	_, _, err = e.store.ClaimSegment(e.ctx, id, 0, "w2/b", lease)
 	var nc *export.NotClaimableError
 	require.ErrorAs(t, err, &nc)
@@ -824,7 +945,7 @@ func testHistory(e *env) {
 	// Heartbeats carry read units onto the segment row.
 	_, l, err := e.store.ClaimSegment(e.ctx, id, 0, "w", lease)
 	require.NoError(t, err)
-	require.NoError(t, e.store.Heartbeat(e.ctx, l, lease, export.Progress{Items: 7, ReadUnits: 12.5}))
+	require.NoError(t, e.heartbeat(l, export.Progress{Items: 7, ReadUnits: 12.5}))
 	seg, err := e.store.GetSegment(e.ctx, id, 0)
 	require.NoError(t, err)
 	require.Equal(t, int64(7), seg.LiveItems)

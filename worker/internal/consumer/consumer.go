@@ -49,10 +49,9 @@ type Queue interface {
 type Store interface {
 	GetExport(ctx context.Context, exportID string) (*export.Export, error)
 	ClaimSegment(ctx context.Context, exportID string, segment int, owner string, lease time.Duration) (*export.Segment, export.Lease, error)
-	Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, p export.Progress) error
+	Heartbeat(ctx context.Context, l export.Lease, lease time.Duration, p export.Progress) (*export.Segment, error)
 	ReleaseSegment(ctx context.Context, l export.Lease, reason string) error
 	FailSegment(ctx context.Context, l export.Lease, reason string, final bool) error
-	CountLeased(ctx context.Context, exportID string) (int, error)
 }
 
 // Runner works one claimed segment: *segexport.Exporter exports one,
@@ -303,6 +302,7 @@ func (c *Consumer) handle(ctx context.Context, m queue.Message, drain <-chan str
 	var seg *export.Segment
 	var lease export.Lease
 	var refused *export.NotClaimableError
+	claimed := c.Clock.Now() // the lease runs from no earlier than this
 	if exp != nil && exp.State.AcceptsWork() {
 		owner := c.ID + "/" + nonce()
 		seg, lease, err = c.Store.ClaimSegment(ctx, m.ExportID, m.Segment, owner, c.Config.LeaseDuration)
@@ -329,7 +329,7 @@ func (c *Consumer) handle(ctx context.Context, m queue.Message, drain <-chan str
 		c.deleteMsg(ctx, m, log)
 		return
 	}
-	c.run(ctx, m, exp, seg, lease, drain, log)
+	c.run(ctx, m, exp, seg, lease, claimed, drain, log)
 }
 
 // refusedString logs a claim refusal only when there was one.
@@ -343,7 +343,7 @@ func (r refusedString) String() string {
 }
 
 // run works on a claimed segment and settles its message.
-func (c *Consumer) run(ctx context.Context, m queue.Message, exp *export.Export, seg *export.Segment, lease export.Lease, drain <-chan struct{}, log *zap.Logger) {
+func (c *Consumer) run(ctx context.Context, m queue.Message, exp *export.Export, seg *export.Segment, lease export.Lease, claimed time.Time, drain <-chan struct{}, log *zap.Logger) {
 	log = log.With(zap.Int("attempt", lease.Attempt))
 	log.Info("segment claimed", zap.Int("nextPart", seg.NextPart))
 	c.Metrics.SegmentClaimed(exp.ExportID)
@@ -361,7 +361,7 @@ func (c *Consumer) run(ctx context.Context, m queue.Message, exp *export.Export,
 	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
-		c.heartbeat(segCtx, cancel, lease, m, pace, prog, log)
+		c.heartbeat(segCtx, cancel, lease, claimed, m, pace, prog, log)
 	}()
 	runner := c.Exporter
 	if exp.IsRestore() {
@@ -400,8 +400,12 @@ func (c *Consumer) run(ctx context.Context, m queue.Message, exp *export.Export,
 	case finish:
 		c.Metrics.SegmentDone(exp.ExportID)
 	case abandon:
+		if o.exportState == export.Cancelled {
+			log.Info("export cancelled; abandoning segment")
+			break
+		}
 		c.Metrics.LeaseLost(exp.ExportID)
-		log.Warn("lost the segment's lease; abandoning this attempt", zap.Error(runErr))
+		log.Warn("lost the segment's lease; abandoning this attempt", zap.Error(runErr), zap.NamedError("cause", cause))
 	case handBack:
 		if err := c.Store.ReleaseSegment(bg, lease, "released by draining worker"); err != nil && !export.IsLeaseLost(err) {
 			log.Warn("could not release lease; it will expire", zap.Error(err))

@@ -280,3 +280,55 @@ func TestItemsExportedCountsEachItemOnceAcrossHeartbeats(t *testing.T) {
 	require.NoError(t, l.cons.Run(l.ctx))
 	require.EqualValues(t, 100, itemsExported(t, l.cons.Metrics, &out, "exp"))
 }
+
+func TestLoopStopsWritingAtItsLeaseDeadlineWhenHeartbeatsFail(t *testing.T) {
+	type ended struct {
+		after time.Duration
+		cause error
+	}
+	var first atomic.Bool
+	first.Store(true)
+	endings := make(chan ended, 1)
+	var l *loop
+	l = newLoop(t, func(ctx context.Context, job segexport.Job) error {
+		if !first.CompareAndSwap(true, false) {
+			return nil // the next attempt, after the lease expired
+		}
+		start := time.Now()
+		<-ctx.Done() // a scan that would go on writing
+		endings <- ended{time.Since(start), context.Cause(ctx)}
+		return ctx.Err()
+	})
+	// The control table is out of reach for heartbeats (not a lost
+	// lease: the worker cannot tell whether another took the segment).
+	l.store.Fault = func(method string, after bool) error {
+		if method == "Heartbeat" && !after {
+			return fault.Throttled(errors.New("throttled"))
+		}
+		return nil
+	}
+	l.export(1)
+	require.NoError(t, l.cons.Run(l.ctx))
+
+	e := <-endings
+	lease := l.cons.Config.LeaseDuration
+	require.ErrorIs(t, e.cause, export.ErrLeaseDeadline)
+	require.Less(t, e.after, lease-export.LeaseMargin(lease)/2, "stopped before its lease could run out, with room for skew")
+	require.EqualValues(t, 2, l.runner.jobs.Load(), "the message came back after the lease and another attempt finished the segment")
+	s, err := l.store.GetSegment(l.ctx, "exp", 0)
+	require.NoError(t, err)
+	require.Equal(t, export.SegmentDone, s.State)
+}
+
+func TestHeartbeatsReadNothing(t *testing.T) {
+	l := newLoop(t, func(ctx context.Context, job segexport.Job) error {
+		time.Sleep(2500 * time.Millisecond) // two heartbeats (lease 3 s)
+		return nil
+	})
+	l.export(1)
+	require.NoError(t, l.cons.Run(l.ctx))
+	calls := l.store.Calls()
+	require.GreaterOrEqual(t, calls["Heartbeat"], 2)
+	require.Equal(t, 1, calls["GetExport"], "one read of the export per message; heartbeats learn their share and a cancel from their own write")
+	require.Zero(t, calls["ListSegments"])
+}

@@ -230,6 +230,16 @@ func (c *committer) apply(ctx context.Context, l export.Lease, p *export.Part, c
 	return injected
 }
 
+func (c *committer) GetPart(_ context.Context, _ string, _, part int) (*export.Part, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.parts[part]
+	if !ok {
+		return nil, fmt.Errorf("part %d: %w", part, export.ErrNotFound)
+	}
+	return &p, nil
+}
+
 func (c *committer) CommitPart(ctx context.Context, l export.Lease, p export.Part, cp export.Checkpoint, _ time.Duration) error {
 	return c.apply(ctx, l, &p, cp, false)
 }

@@ -54,6 +54,9 @@ type Pacer interface {
 type Committer interface {
 	CommitPart(ctx context.Context, l export.Lease, p export.Part, cp export.Checkpoint, lease time.Duration) error
 	CompleteSegment(ctx context.Context, l export.Lease, last *export.Part, cp export.Checkpoint) error
+	// GetPart reads a part row: a rejected part is deleted only if no row
+	// points at it.
+	GetPart(ctx context.Context, exportID string, segment, part int) (*export.Part, error)
 }
 
 var _ Committer = controltable.Store(nil)
@@ -173,7 +176,7 @@ func (x *Exporter) Run(ctx context.Context, job Job) (res Result, err error) {
 			p.obj.Abort()
 			return export.Part{}, err
 		}
-		info, err := p.obj.Close()
+		info, err := p.obj.Close(ctx)
 		if err != nil {
 			return export.Part{}, err
 		}
@@ -201,7 +204,7 @@ func (x *Exporter) Run(ctx context.Context, job Job) (res Result, err error) {
 		// applied and its answer was lost.
 		cp.At = x.now()
 		if err := x.Commit.CommitPart(ctx, lease, p, cp, x.LeaseDuration); err != nil {
-			x.discardIfRejected(err, store, p.Key, log)
+			x.discardIfRejected(err, store, exp.ExportID, p, log)
 			return err
 		}
 		res.Items += p.ItemCount
@@ -295,7 +298,7 @@ func (x *Exporter) Run(ctx context.Context, job Job) (res Result, err error) {
 	cp.At = x.now()
 	if err := x.Commit.CompleteSegment(ctx, lease, last, cp); err != nil {
 		if last != nil {
-			x.discardIfRejected(err, store, last.Key, log)
+			x.discardIfRejected(err, store, exp.ExportID, *last, log)
 		}
 		return res, err
 	}
@@ -308,15 +311,26 @@ func (x *Exporter) now() time.Time { return clock.OrReal(x.Clock).Now() }
 // discardIfRejected deletes a part whose commit was rejected: a zombie's
 // late upload must not linger where readers could mistake it for data. Any
 // other failure may have committed after all, so the part stays and the
-// finalizer decides.
-func (x *Exporter) discardIfRejected(err error, store *objstore.Store, key string, log *zap.Logger) {
+// finalizer decides. Even a rejection is checked against the part rows: a
+// commit whose answer was lost, retried after its idempotency window, is
+// judged afresh and rejected although its first try recorded the part.
+func (x *Exporter) discardIfRejected(err error, store *objstore.Store, exportID string, p export.Part, log *zap.Logger) {
 	if !export.IsLeaseLost(err) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := store.Delete(ctx, key); err != nil {
-		log.Warn("could not delete rejected part; the finalizer will", zap.String("key", key), zap.Error(err))
+	row, err := x.Commit.GetPart(ctx, exportID, p.Segment, p.Part)
+	switch {
+	case err == nil && row.Key == p.Key:
+		log.Warn("rejected part is recorded after all; keeping it", zap.String("key", p.Key))
+		return
+	case err != nil && !errors.Is(err, export.ErrNotFound):
+		log.Warn("cannot tell whether a rejected part is recorded; the finalizer will", zap.String("key", p.Key), zap.Error(err))
+		return
+	}
+	if err := store.Delete(ctx, p.Key); err != nil {
+		log.Warn("could not delete rejected part; the finalizer will", zap.String("key", p.Key), zap.Error(err))
 	}
 }
 

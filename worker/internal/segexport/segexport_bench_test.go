@@ -75,6 +75,10 @@ func (f *fakeScan) Scan(_ context.Context, in *dynamodb.ScanInput, _ ...func(*dy
 
 type nopCommitter struct{}
 
+func (nopCommitter) GetPart(context.Context, string, int, int) (*export.Part, error) {
+	return nil, export.ErrNotFound
+}
+
 func (nopCommitter) CommitPart(context.Context, export.Lease, export.Part, export.Checkpoint, time.Duration) error {
 	return nil
 }

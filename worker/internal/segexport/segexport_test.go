@@ -199,6 +199,11 @@ func TestRejectedCommitDeletesItsPartOtherFailuresKeepIt(t *testing.T) {
 		{"CommitPart retryable after applying", 1, fault.Retryable(errors.New("i/o timeout")), true, true},
 		{"CompleteSegment lease lost", 1 << 20, fmt.Errorf("complete: %w", export.ErrLeaseLost), false, false},
 		{"CompleteSegment retryable after applying", 1 << 20, fault.Retryable(errors.New("i/o timeout")), true, true},
+		// A retry judged afresh (its first try applied, the answer was
+		// lost, the token window passed) is rejected although the part is
+		// recorded: the file its row points at must stay.
+		{"CommitPart lease lost after applying", 1, fmt.Errorf("commit: %w", export.ErrLeaseLost), true, true},
+		{"CompleteSegment lease lost after applying", 1 << 20, fmt.Errorf("complete: %w", export.ErrLeaseLost), true, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t, 30, 10)

@@ -104,6 +104,10 @@ func (c *fakeCommit) CommitPart(_ context.Context, _ export.Lease, _ export.Part
 	return nil
 }
 
+func (c *fakeCommit) GetPart(context.Context, string, int, int) (*export.Part, error) {
+	return nil, export.ErrNotFound
+}
+
 func (c *fakeCommit) CompleteSegment(_ context.Context, _ export.Lease, _ *export.Part, cp export.Checkpoint) error {
 	c.done = &cp
 	return nil

@@ -4,6 +4,7 @@ package workercli
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -191,9 +192,12 @@ func run(c *cli.Context) error {
 		defer cons.Metrics.Stop()
 		exporter.Commit = measuredCommits{Committer: exporter.Commit, m: cons.Metrics}
 	}
-	// Every worker rescues every active export once a lease, so the fleet
-	// heals itself when no coordinator waits.
-	rescuer := &lifecycle.Rescuer{Life: life, Period: cfg.LeaseDuration, Grace: cfg.LeaseDuration, Log: log}
+	// Every worker is a candidate steward: one of them rescues each active
+	// export once a lease, so the fleet heals itself when no coordinator
+	// waits. The start time tells apart two runs with the same host/pid
+	// (pid 1 in every container).
+	rescuer := &lifecycle.Rescuer{Life: life, ID: fmt.Sprintf("%s@%d", cons.ID, time.Now().UnixNano()),
+		Period: cfg.LeaseDuration, Grace: cfg.LeaseDuration, Log: log}
 	rescuer.Start(ctx)
 	defer rescuer.Stop()
 	if err := cons.Run(ctx); err != nil {
