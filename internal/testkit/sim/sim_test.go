@@ -21,7 +21,7 @@ import (
 // export and counting leases and one steward per export (not every
 // worker's rescuer) came to read its segments (commit 251fb1a); the tests
 // log each target's verdict and the figures either way.
-const controlPlaneTargets = false
+const controlPlaneTargets = true
 
 // Scale targets.
 const (
