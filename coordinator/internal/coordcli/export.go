@@ -211,18 +211,19 @@ func expressionFlag(msg string) string {
 }
 
 // wait follows an export to its end. It reads the export's row each
-// second (its counters), its segment rows (for items read but not yet
-// committed) once a rescue period, and stands in as the export's steward
-// while no worker is one, so stuck work is rescued even with no worker
-// left. Reading every segment row every second would cost, at 10,000
-// segments, more than all the workers' heartbeats together.
+// second (its counters) and, once a rescue period, the latest progress
+// sample the export's steward recorded (items read but not yet committed),
+// and it stands in as the steward while no worker is one, so stuck work is
+// rescued even with no worker left. It never reads the segment rows while
+// the export runs: at 10,000 segments, doing so every second would cost
+// more than all the workers' heartbeats together.
 func wait(ctx context.Context, e *env, life *lifecycle.Lifecycle, id string, lease time.Duration) (*export.Export, error) {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	rep := progress.New(os.Stderr, isTerminal(os.Stderr), e.log, 10*time.Second)
 	period := max(time.Second, lease/2)
 	owner := fmt.Sprintf("coordinator/%d@%d", os.Getpid(), time.Now().UnixNano())
-	var segs []*export.Segment
+	var live export.Sample
 	var lastLook time.Time
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -235,8 +236,7 @@ func wait(ctx context.Context, e *env, life *lifecycle.Lifecycle, id string, lea
 			e.log.Warn("cannot read export; still waiting", zap.Error(err))
 		} else {
 			if exp.State.Terminal() {
-				segs, _ = e.store.ListSegments(ctx, id)
-				rep.Done(snapshot(exp, segs))
+				rep.Done(snapshot(exp, export.Sample{})) // the counters are final
 				return exp, nil
 			}
 			if time.Since(lastLook) >= period {
@@ -244,11 +244,11 @@ func wait(ctx context.Context, e *env, life *lifecycle.Lifecycle, id string, lea
 				if _, err := life.Steward(ctx, id, owner, period, lease); err != nil && ctx.Err() == nil {
 					e.log.Warn("rescue pass failed", zap.Error(err))
 				}
-				if s, err := e.store.ListSegments(ctx, id); err == nil {
-					segs = s
+				if samples, err := e.store.ListSamples(ctx, id); err == nil && len(samples) > 0 {
+					live = samples[len(samples)-1]
 				}
 			}
-			rep.Update(snapshot(exp, segs))
+			rep.Update(snapshot(exp, live))
 		}
 		select {
 		case <-ctx.Done():
@@ -258,21 +258,15 @@ func wait(ctx context.Context, e *env, life *lifecycle.Lifecycle, id string, lea
 	}
 }
 
-func snapshot(exp *export.Export, segs []*export.Segment) progress.Snapshot {
-	s := progress.Snapshot{
+// snapshot is the progress line's view of an export: its counters (every
+// finished segment), and the items the last sample saw read, committed or
+// not (with large parts, commits are minutes apart).
+func snapshot(exp *export.Export, live export.Sample) progress.Snapshot {
+	return progress.Snapshot{
 		State: string(exp.State), SegmentsDone: exp.SegmentsDone, SegmentsFailed: exp.SegmentsFailed,
 		SegmentsTotal: exp.SegmentsTotal, EstimatedItems: exp.EstimatedItems,
-		// A segment in hand shows what its holder has read, not only what
-		// it has committed: with large parts, commits are minutes apart.
-		// The segment rows may be older than the export row, whose
-		// counters hold every finished segment.
-		Items: max(exp.ItemCount, export.Measure(segs, time.Now()).Items),
+		Items: max(exp.ItemCount, live.Items), Bytes: exp.Bytes,
 	}
-	for _, seg := range segs {
-		s.Bytes += seg.Bytes
-	}
-	s.Bytes = max(s.Bytes, exp.Bytes)
-	return s
 }
 
 // readCap turns --read-capacity-cap and --read-capacity-fraction into the

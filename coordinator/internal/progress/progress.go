@@ -17,8 +17,8 @@ type Snapshot struct {
 	SegmentsDone   int
 	SegmentsFailed int
 	SegmentsTotal  int
-	Items          int64 // items in committed parts
-	Bytes          int64 // compressed bytes in committed parts
+	Items          int64 // items read (committed, or in hand at the last sample)
+	Bytes          int64 // compressed bytes of the finished segments
 	EstimatedItems int64 // the table's approximate item count, 0 if unknown
 }
 

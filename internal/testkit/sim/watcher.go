@@ -11,14 +11,14 @@ import (
 // watcher is `coordinator export --wait` (coordcli's wait): once a second
 // it reads the export row for the progress line; once a period (half a
 // lease) it stands in as the export's steward if no one else is (which
-// rescues the export) and reads the segment rows; at the end it reads
-// them once more for the final line.
+// rescues the export) and reads the history samples, for the items the
+// last one saw read. It never reads the segment rows.
 type watcher struct {
 	w        *world
 	life     *lifecycle.Lifecycle
 	owner    string
 	lastLook time.Time // zero: look at once
-	segs     []*export.Segment
+	live     export.Sample
 	final    *export.Export
 	items    int64 // the progress line's items
 }
@@ -36,8 +36,7 @@ func (wt *watcher) tick() {
 	exp, err := w.store.GetExport(w.ctx, id)
 	if err == nil {
 		if exp.State.Terminal() {
-			wt.segs, _ = w.store.ListSegments(w.ctx, id)
-			wt.items = max(exp.ItemCount, export.Measure(wt.segs, w.loop.Now()).Items)
+			wt.items = exp.ItemCount // the counters are final
 			wt.final = exp
 			return
 		}
@@ -46,11 +45,11 @@ func (wt *watcher) tick() {
 			if _, err := wt.life.Steward(w.ctx, id, wt.owner, period, w.sc.Lease); err != nil {
 				w.unexpectedf("watcher's rescue: %v", err)
 			}
-			if s, err := w.store.ListSegments(w.ctx, id); err == nil {
-				wt.segs = s
+			if samples, err := w.store.ListSamples(w.ctx, id); err == nil && len(samples) > 0 {
+				wt.live = samples[len(samples)-1]
 			}
 		}
-		wt.items = max(exp.ItemCount, export.Measure(wt.segs, w.loop.Now()).Items)
+		wt.items = max(exp.ItemCount, wt.live.Items)
 	}
 	w.loop.after(time.Second, wt.tick)
 }
