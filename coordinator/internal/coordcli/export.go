@@ -221,10 +221,12 @@ func wait(ctx context.Context, e *env, life *lifecycle.Lifecycle, id string, lea
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	rep := progress.New(os.Stderr, isTerminal(os.Stderr), e.log, 10*time.Second)
+	// A steward's pass once a lease, like a worker's; progress samples
+	// (one a minute) are looked at twice as often.
 	period := max(time.Second, lease/2)
 	owner := fmt.Sprintf("coordinator/%d@%d", os.Getpid(), time.Now().UnixNano())
 	var live export.Sample
-	var lastLook time.Time
+	var lastLook, lastRescue time.Time
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -241,8 +243,11 @@ func wait(ctx context.Context, e *env, life *lifecycle.Lifecycle, id string, lea
 			}
 			if time.Since(lastLook) >= period {
 				lastLook = time.Now()
-				if _, err := life.Steward(ctx, id, owner, period, lease); err != nil && ctx.Err() == nil {
-					e.log.Warn("rescue pass failed", zap.Error(err))
+				if stewardDue := time.Since(lastRescue) >= lease; stewardDue {
+					lastRescue = time.Now()
+					if _, err := life.Steward(ctx, id, owner, lease, lease); err != nil && ctx.Err() == nil {
+						e.log.Warn("rescue pass failed", zap.Error(err))
+					}
 				}
 				if samples, err := e.store.ListSamples(ctx, id); err == nil && len(samples) > 0 {
 					live = samples[len(samples)-1]
