@@ -128,7 +128,9 @@ func NewCallCounter(t testing.TB, service Service, target string) *CallCounter {
 	// Every worker slot holds a connection; the default two idle ones per
 	// host would make the proxy dial for most calls.
 	c.proxy.Transport = &http.Transport{
-		Proxy: nil, MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: time.Minute,
+		// Under the 5 s keep-alive of Node's HTTP server (fauxqs), so an
+		// idle connection is dropped here before the server closes it.
+		Proxy: nil, MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: 4 * time.Second,
 		DisableCompression: true, // never ask for gzip itself: the bytes pass as the server sends them
 		DialContext:        (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 	}
@@ -226,6 +228,9 @@ func (c *CallCounter) handler(role string) http.Handler {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		// Lets the transport send the call again on a fresh connection if
+		// a kept-alive one turns out closed before anything was written.
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 		key := CallKey{Role: role, Op: operation(r.Header.Get("X-Amz-Target")), Resource: c.resource(body)}
 		c.mu.Lock()
 		tally := c.tallies[key]
