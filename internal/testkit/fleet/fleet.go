@@ -183,8 +183,15 @@ func (f *Fleet) StartWorkerEnv(env []string, args ...string) *Proc {
 // worker. It is killed at the end of the test if still running.
 func (f *Fleet) StartCoordinator(args ...string) *Proc {
 	f.t.Helper()
+	return f.StartCoordinatorEnv(nil, args...)
+}
+
+// StartCoordinatorEnv is StartCoordinator with extra environment variables
+// for this process only (a CallCounter's endpoints).
+func (f *Fleet) StartCoordinatorEnv(env []string, args ...string) *Proc {
+	f.t.Helper()
 	n := f.coordinators.Add(1)
-	return f.start("coordinator", fmt.Sprintf("coordinator-%d", n), nil, args)
+	return f.start("coordinator", fmt.Sprintf("coordinator-%d", n), env, args)
 }
 
 func (f *Fleet) start(bin, name string, env, args []string) *Proc {
