@@ -6,9 +6,11 @@ package sim_test
 //
 //	go test ./internal/testkit/sim/ -run TestSim -v     # every run, with its figures
 //	go test ./internal/testkit/sim/ -run TestSimBig -v  # 10,000 segments on 1,000 workers
+//	SIM_LONG=1 go test ./internal/testkit/sim/ -run TestSimLong -v  # TestSimScale's export at a sixth of the cap (15–40 s)
 
 import (
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -167,8 +169,12 @@ func TestSimFakeS3(t *testing.T) {
 // TestSimScale runs one export of 2,000 segments on 100 and on 1,000
 // workers: its read units per export-hour must not depend on the fleet.
 func TestSimScale(t *testing.T) {
-	small := run(t, sim.Big().With(2_000, 100))
-	large := run(t, sim.Big().With(2_000, 1_000))
+	flat(t, run(t, sim.Big().With(2_000, 100)), run(t, sim.Big().With(2_000, 1_000)))
+}
+
+// flat compares one export's read units per export-hour on two fleets.
+func flat(t *testing.T, small, large sim.Result) {
+	t.Helper()
 	for _, r := range []sim.Result{small, large} {
 		t.Logf("%d segments, %4d workers: %s; %.0f RCU per export-hour, %.1f per segment; %.0f WCU per export-hour, %.1f per segment",
 			r.Scenario.Segments, r.Scenario.Workers, r.Duration.Round(time.Second), r.RCUPerHour(), r.RCU/float64(r.Scenario.Segments),
@@ -176,11 +182,12 @@ func TestSimScale(t *testing.T) {
 	}
 	for _, role := range slices.Sorted(maps.Keys(large.Roles)) {
 		a, b := small.Roles[role].RCU/small.Duration.Hours(), large.Roles[role].RCU/large.Duration.Hours()
-		t.Logf("RCU per export-hour, %-42s %6.0f at 100 workers, %6.0f at 1,000 (%+6.0f)", role+":", a, b, b-a)
+		t.Logf("RCU per export-hour, %-42s %6.0f at %d workers, %6.0f at %d (%+6.0f)", role+":", a, small.Scenario.Workers, b, large.Scenario.Workers, b-a)
 	}
 	ratio := large.RCUPerHour() / small.RCUPerHour()
 	target(t, ratio >= 1-flatAcrossWorkers && ratio <= 1+flatAcrossWorkers,
-		"read units per export-hour, 1,000 workers / 100 workers = %.2f (want 1 ± %.2f)", ratio, flatAcrossWorkers)
+		"read units per export-hour over %s and %s, %d workers / %d workers = %.2f (want 1 ± %.2f)",
+		small.Duration.Round(time.Minute), large.Duration.Round(time.Minute), large.Scenario.Workers, small.Scenario.Workers, ratio, flatAcrossWorkers)
 	targetHot(t, small)
 	targetHot(t, large)
 }
@@ -215,4 +222,22 @@ func TestSimScaleOut(t *testing.T) {
 		sc.Added, sc.AddAt = added, 5*time.Minute
 		run(t, sc)
 	}
+}
+
+// TestSimLong is TestSimScale's export under a sixth of its read cap, so
+// it takes two hours: the costs of the export's time (the watcher, the
+// steward's passes, the candidates' looks) weigh more against those of its
+// segments, as in an export of days. Opt-in (SIM_LONG=1): 15–40 s.
+func TestSimLong(t *testing.T) {
+	if os.Getenv("SIM_LONG") == "" {
+		t.Skip("SIM_LONG=1 runs it (15–40 s)")
+	}
+	long := func(workers int) sim.Scenario {
+		sc := sim.Big().With(2_000, workers)
+		sc.ReadCap /= 6
+		sc.KillBy *= 6
+		sc.Limit = 6 * time.Hour
+		return sc
+	}
+	flat(t, run(t, long(100)), run(t, long(1_000)))
 }
