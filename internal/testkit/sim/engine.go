@@ -11,7 +11,10 @@
 // calls, in the same order and at the same cadence, as
 // worker/internal/consumer and worker/internal/segexport; each step of
 // theirs is one small function in worker.go, so a change of the real call
-// pattern is followed in one place.
+// pattern is followed in one place. A segment's scan costs read units of
+// the source table, and a slot reads them no faster than the read share it
+// holds of the export's cap (capacity.go), so a capped export takes as
+// long as its cap makes it, whatever the fleet.
 //
 // Every control-table call goes through a metering decorator (meter.go)
 // that counts it, prices it in DynamoDB read and write units by a row-size

@@ -17,9 +17,10 @@ func (r Result) Table() string {
 	sc := r.Scenario
 	minutes := r.Duration.Minutes()
 	n := float64(sc.Segments)
-	fmt.Fprintf(&b, "%d segments, %d workers × %d slots, lease %s, scans %s–%s, %d–%d parts; %d killed, %d answers lost, %d claims\n",
-		sc.Segments, sc.Workers, sc.Slots, sc.Lease, sc.ScanMin, sc.ScanMax, sc.PartsMin, sc.PartsMax, r.Kills, r.Lost, r.Claims)
-	fmt.Fprintf(&b, "export took %s of virtual time (%d events, %s of wall time)\n", r.Duration.Round(time.Second), r.Events, r.Wall.Round(time.Millisecond))
+	fmt.Fprintf(&b, "%d segments, %d workers × %d slots, lease %s, %.0f–%.0f RCU a segment scanned at most %.0f RCU/s unpaced, read cap %.0f RCU/s, %d–%d parts; %d killed, %d answers lost, %d claims\n",
+		sc.Segments, sc.Workers, sc.Slots, sc.Lease, sc.ReadMin, sc.ReadMax, sc.ScanRate, sc.ReadCap, sc.PartsMin, sc.PartsMax, r.Kills, r.Lost, r.Claims)
+	fmt.Fprintf(&b, "export took %s of virtual time, %.2f × its reads at the cap (%s) (%d events, %s of wall time)\n", r.Duration.Round(time.Second),
+		r.Duration.Seconds()/r.Ideal.Seconds(), r.Ideal.Round(time.Second), r.Events, r.Wall.Round(time.Millisecond))
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "method\tcalls\tper segment\tper minute\tRCU\tWCU\tRCU/segment\tWCU/segment\t")
 	names := slices.Sorted(maps.Keys(r.Methods))
@@ -75,7 +76,10 @@ func (r Result) Table() string {
 		b.WriteString("\n")
 	}
 	if sc.ReadCap > 0 {
-		fmt.Fprintf(&b, "read shares in hand peaked at %.2f × the cap\n", r.PeakShare)
+		c := r.Cap
+		fmt.Fprintf(&b, "read cap: shares in hand peaked at %.3f × the cap (at %s); read units consumed per %s peaked at %.3f × the cap after the warm-up, "+
+			"above the cap for %s (%.0f RCU past it); in the middle of the run (10–90 %%) %.3f × the cap consumed, %.3f held, on average; %.3f over the whole run\n",
+			c.PeakHeld, c.PeakHeldAt.Round(time.Second), capWindow, c.PeakRead, c.Over, c.OverRead, c.MeanRead, c.MeanHeld, c.Overall)
 	}
 	return b.String()
 }

@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -28,11 +29,15 @@ type Scenario struct {
 	Workers  int           // started at the beginning
 	Slots    int           // segments each worker works at once (--concurrency)
 	Lease    time.Duration // --lease-duration; also the rescuers' period and grace
-	// Each segment scans for a random time in [ScanMin, ScanMax] and
-	// writes a random PartsMin…PartsMax parts, at even intervals.
-	ScanMin, ScanMax   time.Duration
+	// Each segment costs a random ReadMin…ReadMax read units to scan and
+	// writes a random PartsMin…PartsMax parts, one each time it has read
+	// its next even slice of them. A slot scans at the lesser of ScanRate
+	// (a Scan of one segment unpaced) and the read share it holds of
+	// ReadCap, the export's fleet-wide read cap (capacity.go).
+	ReadMin, ReadMax   float64 // RCU
+	ScanRate           float64 // RCU/s
 	PartsMin, PartsMax int
-	ReadCap            float64 // the export's fleet-wide read cap (so the share logic runs)
+	ReadCap            float64 // RCU/s
 	// KillFraction of the first workers are SIGKILLed at random times in
 	// [StartSpread, KillBy): their leases just stop. Each is replaced by a
 	// new worker ReplaceAfter later, as ECS would.
@@ -44,6 +49,10 @@ type Scenario struct {
 	// error and retries, through controltable.WithRetry).
 	LostAnswers float64
 	StartSpread time.Duration // workers start at random times in [0, StartSpread)
+	// Added more workers start at random times in [AddAt, AddAt +
+	// StartSpread): the fleet scaled out mid-export.
+	Added int
+	AddAt time.Duration
 	// KillSteward, if set, is when the worker stewarding the export is
 	// SIGKILLed (and replaced): another must take its rescue over.
 	KillSteward time.Duration
@@ -53,31 +62,41 @@ type Scenario struct {
 	Limit       time.Duration // virtual time allowed before the export counts as stuck
 }
 
-// Big is the scenario of the main test: 10,000 segments on 1,000 workers.
+// Big is the scenario of the main test: 10,000 segments on 1,000 workers,
+// the export bound by its read cap (20 RCU/s per segment: 50 per slot
+// once every slot has a segment, against 1,000 unpaced), which it takes
+// about 20 minutes to spend.
 func Big() Scenario {
 	return Scenario{
 		Segments: 10_000, Workers: 1_000, Slots: 4, Lease: 60 * time.Second,
-		ScanMin: 2 * time.Minute, ScanMax: 10 * time.Minute, PartsMin: 1, PartsMax: 3,
-		ReadCap:      40_000,
+		ReadMin: 8_000, ReadMax: 40_000, ScanRate: 1_000, PartsMin: 1, PartsMax: 3,
+		ReadCap:      200_000,
 		KillFraction: 0.05, KillBy: 15 * time.Minute, ReplaceAfter: time.Minute,
 		LostAnswers: 0.01, StartSpread: 30 * time.Second, Watch: true, Seed: 1,
 		Limit: 3 * time.Hour,
 	}
 }
 
-// With returns s with segments and workers changed (kills scaled to the
-// run's expected length).
+// With returns s with segments and workers changed. The read cap scales
+// with the segments, so the export takes as long to read at its cap
+// whatever its size and fleet (what per export-hour figures compare), and
+// the kills spread over the first three quarters of that.
 func (s Scenario) With(segments, workers int) Scenario {
+	s.ReadCap *= float64(segments) / float64(s.Segments)
 	s.Segments, s.Workers = segments, workers
-	mean := (s.ScanMin + s.ScanMax) / 2
-	rounds := max(1, (segments+workers*s.Slots-1)/(workers*s.Slots))
-	s.KillBy = time.Duration(rounds) * mean
+	s.KillBy = max(s.StartSpread+time.Minute, s.Ideal()*3/4)
 	return s
 }
 
-// plan is what one segment is: how long it scans, and its parts.
+// Ideal is how long the export takes to read at its cap, every unit of it
+// used: the mean read units of its segments over the cap.
+func (s Scenario) Ideal() time.Duration {
+	return time.Duration(float64(s.Segments) * (s.ReadMin + s.ReadMax) / 2 / s.ReadCap * float64(time.Second))
+}
+
+// plan is what one segment is: the read units it scans, and its parts.
 type plan struct {
-	scan  time.Duration
+	read  float64 // RCU
 	items []int64 // per part
 	bytes []int   // per part (tiny objects: S3 is not what is measured)
 }
@@ -124,26 +143,29 @@ type world struct {
 	kills       int
 	unexpected  []string      // errors the model did not expect
 	scanTime    time.Duration // scanning done by every attempt, to its end or its worker's death
-	shareSum    float64       // the read shares of the leases in hand
-	peakShare   float64
+	flow        flow          // the read cap as spent (capacity.go)
+	planned     float64       // read units of every segment, as planned
 }
 
 // Result is what a run measured.
 type Result struct {
-	Scenario  Scenario
-	Duration  time.Duration // virtual: Start to COMPLETED
-	Wall      time.Duration
-	Events    int
-	Methods   map[string]MethodStats
-	RCU, WCU  float64
-	Hottest   []Hot // per item kind, hottest first
-	SQS       map[string]int
-	S3        map[string]int // nil on fakes3
-	Claims    int
-	Kills     int
-	Lost      int     // answers lost
-	PeakShare float64 // the most the shares in hand added up to, over the cap
-	Final     *export.Export
+	Scenario Scenario
+	Duration time.Duration // virtual: Start to COMPLETED
+	Wall     time.Duration
+	Events   int
+	Methods  map[string]MethodStats
+	RCU, WCU float64
+	Hottest  []Hot // per item kind, hottest first
+	SQS      map[string]int
+	S3       map[string]int // nil on fakes3
+	Claims   int
+	Kills    int
+	Lost     int // answers lost
+	// Cap is how the fleet held and used the read cap; Ideal is how long
+	// the planned read units take at the cap.
+	Cap   CapUse
+	Ideal time.Duration
+	Final *export.Export
 	// ScanTime is the scanning the attempts did, killed ones included:
 	// what the heartbeats' cadence is measured against.
 	ScanTime time.Duration
@@ -171,6 +193,9 @@ func Run(tb testing.TB, sc Scenario) Result {
 	w.startExport()
 	for range sc.Workers {
 		w.loop.after(time.Duration(w.rng.Int64N(int64(sc.StartSpread)+1)), w.startWorker)
+	}
+	for range sc.Added {
+		w.loop.after(sc.AddAt+time.Duration(w.rng.Int64N(int64(sc.StartSpread)+1)), w.startWorker)
 	}
 	w.scheduleKills()
 	if sc.KillSteward > 0 {
@@ -211,10 +236,13 @@ func newWorld(tb testing.TB, sc Scenario) *world {
 		w.obj = objstore.New(w.s3, "sim-exports", objstore.DefaultOptions)
 	}
 	w.exp = w.newExport(w.obj.Bucket())
+	w.flow.at, w.flow.winStart = l.now, l.now
+	l.after(capWindow, w.sampleCap)
 	w.plans = make([]plan, sc.Segments)
 	for i := range w.plans {
 		p := &w.plans[i]
-		p.scan = sc.ScanMin + time.Duration(w.rng.Int64N(int64(sc.ScanMax-sc.ScanMin)+1))
+		p.read = math.Round(sc.ReadMin + w.rng.Float64()*(sc.ReadMax-sc.ReadMin))
+		w.planned += p.read
 		n := sc.PartsMin + w.rng.IntN(sc.PartsMax-sc.PartsMin+1)
 		for range n {
 			p.items = append(p.items, 1_000+w.rng.Int64N(50_000))
@@ -374,13 +402,6 @@ func (w *world) unexpectedf(format string, args ...any) {
 	}
 }
 
-func (w *world) addShare(d float64) {
-	w.shareSum += d
-	if w.sc.ReadCap > 0 {
-		w.peakShare = max(w.peakShare, w.shareSum/w.sc.ReadCap)
-	}
-}
-
 // check holds the run to what must be true at the end.
 func (w *world) check() {
 	tb := w.tb
@@ -459,9 +480,11 @@ func (w *world) check() {
 
 func (w *world) result(wall time.Duration) Result {
 	final, _ := w.mem.GetExport(w.ctx, w.exp.ExportID)
-	r := Result{Scenario: w.sc, Duration: final.EndTime.Sub(w.exp.StartTime), Wall: wall, Events: w.loop.events,
+	d := final.EndTime.Sub(w.exp.StartTime)
+	r := Result{Scenario: w.sc, Duration: d, Wall: wall, Events: w.loop.events,
 		Methods: w.meter.Stats(), Hottest: w.meter.Hottest(), SQS: w.sqs.calls,
-		Claims: w.claims, Kills: w.kills, Lost: w.lostAnswers, PeakShare: w.peakShare, Final: final, ScanTime: w.scanTime, Stewards: w.meter.Stewards(), Roles: w.meter.RoleStats()}
+		Claims: w.claims, Kills: w.kills, Lost: w.lostAnswers, Final: final, ScanTime: w.scanTime, Stewards: w.meter.Stewards(), Roles: w.meter.RoleStats(),
+		Cap: w.capUse(d), Ideal: time.Duration(w.planned / w.sc.ReadCap * float64(time.Second))}
 	if w.s3 != nil {
 		r.S3 = w.s3.calls
 	}

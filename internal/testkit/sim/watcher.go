@@ -10,17 +10,20 @@ import (
 
 // watcher is `coordinator export --wait` (coordcli's wait): once a second
 // it reads the export row for the progress line; once a period (half a
-// lease) it stands in as the export's steward if no one else is (which
-// rescues the export) and reads the history samples, for the items the
-// last one saw read. It never reads the segment rows.
+// lease) it reads the history samples, for the items the last one saw
+// read; and once a lease it stands in as the export's steward if no one
+// else is (which rescues the export), for StewardLeases leases. It never
+// reads the segment rows itself.
 type watcher struct {
 	w        *world
 	life     *lifecycle.Lifecycle
 	owner    string
 	lastLook time.Time // zero: look at once
-	live     export.Sample
-	final    *export.Export
-	items    int64 // the progress line's items
+	// lastRescue is when it last tried to steward; zero: at its first look.
+	lastRescue time.Time
+	live       export.Sample
+	final      *export.Export
+	items      int64 // the progress line's items
 }
 
 func (w *world) newWatcher(life *lifecycle.Lifecycle) *watcher {
@@ -42,8 +45,11 @@ func (wt *watcher) tick() {
 		}
 		if wt.lastLook.IsZero() || w.loop.Now().Sub(wt.lastLook) >= period {
 			wt.lastLook = w.loop.Now()
-			if _, err := wt.life.Steward(w.ctx, id, wt.owner, period, w.sc.Lease); err != nil {
-				w.unexpectedf("watcher's rescue: %v", err)
+			if wt.lastRescue.IsZero() || w.loop.Now().Sub(wt.lastRescue) >= w.sc.Lease {
+				wt.lastRescue = w.loop.Now()
+				if _, err := wt.life.Steward(w.ctx, id, wt.owner, w.sc.Lease, w.sc.Lease); err != nil {
+					w.unexpectedf("watcher's rescue: %v", err)
+				}
 			}
 			if samples, err := w.store.ListSamples(w.ctx, id); err == nil && len(samples) > 0 {
 				wt.live = samples[len(samples)-1]

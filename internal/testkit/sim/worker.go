@@ -20,6 +20,7 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/ddbfleet/ddbfleet/shared/export"
@@ -162,15 +163,23 @@ func (k *worker) kill() {
 
 // slot is one segment in hand, from its message to its settlement.
 type slot struct {
-	k         *worker
-	m         queue.Message
-	exp       *export.Export
-	seg       *export.Segment
-	lease     export.Lease
-	plan      *plan
-	cp        export.Checkpoint
-	part      int // the part being scanned
-	share     float64
+	k     *worker
+	m     queue.Message
+	exp   *export.Export
+	seg   *export.Segment
+	lease export.Lease
+	plan  *plan
+	cp    export.Checkpoint
+	part  int     // the part being scanned
+	share float64 // the read share in hand (the pacer's rate)
+	// The scan: pos read units into the segment at posAt, going on at
+	// rate; scanGen is the scan event that may run (a change of rate
+	// schedules the part's end anew).
+	pos, rate float64
+	posAt     time.Time
+	startPos  float64 // pos when the attempt started (the checkpoint)
+	readBase  float64 // read units of the earlier attempts, from the row
+	scanGen   int
 	visibleAt time.Time // when the message shows again unless extended
 	extended  time.Time // when the last extension of the lease that succeeded was sent
 	over      bool      // the run ended: pending heartbeats and parts do nothing
@@ -247,25 +256,73 @@ type admission struct {
 }
 
 // run is consumer.run up to the runner: the new lease's first read share
-// (the cap over the unfinished segments), the heartbeat's ticker, and the
-// scan of the first part still to do.
+// (the cap over the unfinished segments, from the export row read before
+// the claim), the heartbeat's ticker, and the scan from the checkpoint.
 func (sl *slot) run() {
 	w := sl.k.w
 	sl.plan = &w.plans[sl.seg.Segment]
 	sl.cp = export.Checkpoint{NextPart: sl.seg.NextPart, ItemCount: sl.seg.ItemCount, Bytes: sl.seg.Bytes, Pages: sl.seg.Pages}
 	sl.part = sl.seg.NextPart
 	sl.startedAt = sl.now()
+	sl.pos, sl.posAt = sl.partStart(sl.part), sl.now()
+	sl.startPos, sl.readBase = sl.pos, sl.seg.ReadUnits
 	sl.setShare(sl.exp.ReadShare(sl.exp.Unfinished()))
 	w.loop.after(w.sc.Lease/3, sl.heartbeat)
-	w.loop.after(sl.partScan(), sl.scanned)
 }
 
-// partScan is how long one part of the segment takes to scan.
-func (sl *slot) partScan() time.Duration { return sl.plan.scan / time.Duration(len(sl.plan.items)) }
+// partStart is where part n of the segment starts, in read units.
+func (sl *slot) partStart(n int) float64 {
+	return sl.plan.read * float64(n) / float64(len(sl.plan.items))
+}
 
+// setShare is the pacer's SetRate: the slot scans at the lesser of its
+// unpaced rate and its share (no share: no cap).
 func (sl *slot) setShare(s float64) {
-	sl.k.w.addShare(s - sl.share)
+	w := sl.k.w
+	w.addShare(s - sl.share)
 	sl.share = s
+	rate := w.sc.ScanRate
+	if s > 0 {
+		rate = min(rate, s)
+	}
+	sl.setRate(rate)
+}
+
+// posNow is how far the scan has read by now.
+func (sl *slot) posNow() float64 {
+	return sl.pos + sl.rate*sl.now().Sub(sl.posAt).Seconds()
+}
+
+// setRate changes the scan's rate from now on and schedules the end of
+// the part being scanned for it.
+func (sl *slot) setRate(rate float64) {
+	if rate == sl.rate {
+		return
+	}
+	w := sl.k.w
+	sl.pos, sl.posAt = sl.posNow(), sl.now()
+	w.addRate(rate - sl.rate)
+	sl.rate = rate
+	sl.scanGen++
+	if rate <= 0 {
+		return
+	}
+	gen := sl.scanGen
+	left := max(0, sl.partStart(sl.part+1)-sl.pos)
+	w.loop.after(time.Duration(math.Ceil(left/rate*float64(time.Second))), func() {
+		if gen == sl.scanGen {
+			sl.scanned()
+		}
+	})
+}
+
+// scanNext starts the scan of the next part, at the same rate.
+func (sl *slot) scanNext() {
+	sl.part++
+	rate := sl.rate
+	sl.rate = 0 // so setRate schedules it
+	sl.k.w.addRate(-rate)
+	sl.setRate(rate)
 }
 
 // scanned: the part being scanned is written; commit it, or complete the
@@ -275,6 +332,8 @@ func (sl *slot) scanned() {
 		return
 	}
 	sl.k.w.meter.as(roleWorker)
+	// The part is read to its end (exactly: no drift of rounding).
+	sl.pos, sl.posAt = sl.partStart(sl.part+1), sl.now()
 	if sl.part == len(sl.plan.items)-1 {
 		sl.complete()
 		return
@@ -324,8 +383,7 @@ func (sl *slot) commitPart() {
 		return
 	}
 	w.commits[[2]int{p.Segment, p.Part}] = partRecord{attempt: p.Attempt, key: p.Key, items: p.ItemCount, bytes: p.Bytes}
-	sl.part++
-	w.loop.after(sl.partScan(), sl.scanned)
+	sl.scanNext()
 }
 
 // complete is segexport's end: the last part is uploaded and recorded by
@@ -375,14 +433,14 @@ func (sl *slot) discardIfRejected(err error, p export.Part) {
 }
 
 // progress is what a heartbeat reports: committed items plus the share of
-// the part being scanned read so far.
+// the part being scanned read so far, and the read units of every attempt.
 func (sl *slot) progress() export.Progress {
-	done := sl.cp.ItemCount
+	done, pos := sl.cp.ItemCount, sl.posNow()
 	if sl.part < len(sl.plan.items) {
-		into := sl.now().Sub(sl.startedAt) - time.Duration(sl.part-sl.seg.NextPart)*sl.partScan()
-		done += int64(float64(sl.plan.items[sl.part]) * min(1, max(0, float64(into)/float64(sl.partScan()))))
+		from, to := sl.partStart(sl.part), sl.partStart(sl.part+1)
+		done += int64(float64(sl.plan.items[sl.part]) * min(1, max(0, (pos-from)/(to-from))))
 	}
-	return export.Progress{Items: done, ReadUnits: float64(done) / 8}
+	return export.Progress{Items: done, ReadUnits: math.Round(sl.readBase + pos - sl.startPos)}
 }
 
 // heartbeat is one tick of consumer.heartbeat: extend the lease (the row
@@ -441,7 +499,9 @@ func (sl *slot) stopped() {
 		return
 	}
 	sl.over = true
-	sl.setShare(0)
+	sl.k.w.addShare(-sl.share)
+	sl.share = 0
+	sl.setRate(0)
 	if !sl.startedAt.IsZero() {
 		sl.k.w.scanTime += sl.now().Sub(sl.startedAt)
 	}
