@@ -54,6 +54,7 @@ type ActiveExport struct {
 	ExportID      string
 	Steward       string
 	StewardExpiry time.Time
+	Fleet         int // worker processes holding its leases, as its steward last saw
 }
 
 // StewardLive reports whether someone other than owner stewards the export
@@ -148,10 +149,11 @@ type Active interface {
 	// their stewards.
 	ListActive(ctx context.Context) ([]ActiveExport, error)
 	// ClaimSteward makes owner the export's steward until lease from now,
-	// if nobody else's stewardship is live (a steward renews its own). It
-	// reports false when someone else holds it or the export left the
+	// if nobody else's stewardship is live (a steward renews its own), and
+	// records fleet, the worker processes its last pass saw holding leases.
+	// It reports false when someone else holds it or the export left the
 	// index.
-	ClaimSteward(ctx context.Context, exportID, owner string, lease time.Duration) (bool, error)
+	ClaimSteward(ctx context.Context, exportID, owner string, lease time.Duration, fleet int) (bool, error)
 	// Forget removes a finished export from the index.
 	Forget(ctx context.Context, exportID string) error
 }

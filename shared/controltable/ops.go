@@ -401,11 +401,12 @@ func (s *Dynamo) ListActive(ctx context.Context) ([]ActiveExport, error) {
 				ExportID      string `dynamodbav:"sk"`
 				Steward       string `dynamodbav:"steward"`
 				StewardExpiry int64  `dynamodbav:"stewardExpiry"`
+				Fleet         int    `dynamodbav:"fleet"`
 			}
 			if err := attributevalue.UnmarshalMap(item, &r); err != nil {
 				return fmt.Errorf("decode active-export row: %w", err)
 			}
-			out = append(out, ActiveExport{ExportID: r.ExportID, Steward: r.Steward, StewardExpiry: fromMS(r.StewardExpiry)})
+			out = append(out, ActiveExport{ExportID: r.ExportID, Steward: r.Steward, StewardExpiry: fromMS(r.StewardExpiry), Fleet: r.Fleet})
 		}
 		return nil
 	})
@@ -414,14 +415,14 @@ func (s *Dynamo) ListActive(ctx context.Context) ([]ActiveExport, error) {
 
 // ClaimSteward implements Active: a conditional write on the export's
 // index row, so a failed claim costs no read.
-func (s *Dynamo) ClaimSteward(ctx context.Context, exportID, owner string, lease time.Duration) (bool, error) {
+func (s *Dynamo) ClaimSteward(ctx context.Context, exportID, owner string, lease time.Duration, fleet int) (bool, error) {
 	now := s.now()
 	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: map[string]types.AttributeValue{"pk": str(activePK), "sk": str(exportID)},
-		UpdateExpression:    aws.String("SET steward = :me, stewardExpiry = :exp"),
+		UpdateExpression:    aws.String("SET steward = :me, stewardExpiry = :exp, fleet = :fleet"),
 		ConditionExpression: aws.String("attribute_exists(sk) AND (attribute_not_exists(steward) OR steward = :me OR stewardExpiry < :now)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":me": str(owner), ":exp": num(ms(now.Add(lease))), ":now": num(ms(now)),
+			":me": str(owner), ":exp": num(ms(now.Add(lease))), ":now": num(ms(now)), ":fleet": num(int64(fleet)),
 		},
 	})
 	if isConditionFailed(err) {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -279,6 +280,23 @@ func (e *Export) StaleShares(segs []*Segment, now time.Time) (float64, []*Segmen
 		}
 	}
 	return fair, stale
+}
+
+// Holders counts the worker processes holding the leases live at now (an
+// owner is "<worker>/<claim nonce>"): the steward publishes it so that
+// candidate stewards can spread their looks over the fleet.
+func Holders(segs []*Segment, now time.Time) int {
+	seen := map[string]bool{}
+	for _, s := range segs {
+		if s.LeaseLive(now) {
+			w := s.Owner
+			if i := strings.LastIndexByte(w, '/'); i > 0 {
+				w = w[:i]
+			}
+			seen[w] = true
+		}
+	}
+	return len(seen)
 }
 
 // LeaseMargin is how long before its lease ends a holder stops writing:

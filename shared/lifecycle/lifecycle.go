@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -74,6 +75,9 @@ type Lifecycle struct {
 	// it (0: DefaultMaxAttempts). Without a cap, a segment that kills its
 	// worker every time is re-enqueued by every rescue, forever.
 	MaxAttempts int
+
+	mu     sync.Mutex
+	fleets map[string]int // lease holders per export at this process's last pass as steward
 }
 
 func (l *Lifecycle) maxAttempts() int {
@@ -281,6 +285,7 @@ type RescueReport struct {
 	Requeued []int // segments whose expired lease was handed back to the queue
 	Parked   []int // segments found in the dead-letter queue, or past MaxAttempts, and marked FAILED
 	Resent   []int // PENDING segments whose message was gone, sent again
+	Fleet    int   // worker processes holding the export's live leases
 }
 
 // Rescue finds work nobody is doing and hands it back: segments RUNNING
@@ -326,6 +331,7 @@ func (l *Lifecycle) Rescue(ctx context.Context, exportID string, grace time.Dura
 			return rep, err
 		}
 		now := l.now()
+		rep.Fleet = export.Holders(segs, now)
 		// One history sample a minute for the dashboard's charts; the
 		// store keeps the first of each minute, whoever records it.
 		if err := l.Store.RecordSample(ctx, exportID, export.Measure(segs, now)); err != nil {

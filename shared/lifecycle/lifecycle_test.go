@@ -592,3 +592,33 @@ func TestCancelFencesHoldersAndTheStewardSweepsLateFiles(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, active)
 }
+
+func TestCandidatesSpreadTheirLooksOverTheFleet(t *testing.T) {
+	u := newUnit(t)
+	const workers = 400
+	e := u.start(workers)
+	for i := range workers {
+		_, _, err := u.store.ClaimSegment(u.ctx, e.ExportID, i, fmt.Sprintf("w%d/nonce", i), 24*time.Hour)
+		require.NoError(t, err)
+	}
+	period := time.Minute
+	rescuers := make([]*lifecycle.Rescuer, workers)
+	for i := range rescuers {
+		rescuers[i] = &lifecycle.Rescuer{Life: u.life, ID: fmt.Sprintf("w%d", i), Period: period, Grace: period, Log: zaptest.NewLogger(t), Clock: u.clock}
+	}
+	base := u.store.Calls()["ListActive"]
+	const periods = 100
+	for range periods {
+		for _, r := range rescuers {
+			r.Tick(u.ctx)
+		}
+		u.clock.Advance(period)
+	}
+	active, err := u.store.ListActive(u.ctx)
+	require.NoError(t, err)
+	require.Equal(t, workers, active[0].Fleet, "the steward publishes how many processes hold leases")
+	// Everyone looks once at start; then, however many candidates, about
+	// looksPerPeriod (4) a period, the steward's own passes included.
+	looks := u.store.Calls()["ListActive"] - base - workers
+	require.InDelta(t, 5*periods, looks, 2.0*periods, "looks after the first, fleet-wide, in %d periods", periods)
+}

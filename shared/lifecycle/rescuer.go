@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"go.uber.org/zap"
@@ -29,17 +30,25 @@ type Rescuer struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	ticks  int
+	// nextLook is the tick of the next look when stewarding nothing.
+	nextLook int
 	// stewarding is whether the last pass held any stewardship.
 	stewarding bool
 }
 
-// lookEvery is how many periods a process that stewards nothing waits
+// lookEvery is the fewest periods a process that stewards nothing waits
 // between looks at the active index. With a steward's lease of
-// StewardLeases periods, a dead steward's exports are picked up within
-// lookEvery + StewardLeases periods; the looks of a thousand idle
-// candidates (half a read unit each) cost a fifth of what they would every
-// period.
+// StewardLeases periods, a small fleet picks up a dead steward's exports
+// within lookEvery + StewardLeases periods.
 const lookEvery = 5
+
+// looksPerPeriod is how many looks at the active index the whole fleet
+// makes per period, however large it is: each candidate looks every
+// fleet/looksPerPeriod periods (at least lookEvery), at a spread of
+// times, so a thousand candidates cost what four would looking every
+// period, and one of them still looks within about a quarter of a period
+// after a stewardship lapses.
+const looksPerPeriod = 4
 
 // StewardLeases is how many periods a stewardship lasts unless renewed.
 const StewardLeases = 2
@@ -76,9 +85,21 @@ func (r *Rescuer) Stop() {
 // time to look for exports without a live steward.
 func (r *Rescuer) Tick(ctx context.Context) {
 	r.ticks++
-	if r.stewarding || (r.ticks-1)%lookEvery == 0 {
+	if r.stewarding || r.ticks >= r.nextLook {
 		r.Pass(ctx)
 	}
+}
+
+// lookAgain schedules the next look for a fleet of the size stewards
+// published, at a point spread by the process's id so candidates that
+// started together do not look together (and a simulation stays
+// deterministic).
+func (r *Rescuer) lookAgain(fleet int) {
+	every := max(lookEvery, fleet/looksPerPeriod)
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%s/%d", r.ID, r.ticks)
+	spread := 0.5 + float64(h.Sum32()%1000)/1000 // 0.5 to 1.5 times every
+	r.nextLook = r.ticks + max(1, int(float64(every)*spread+0.5))
 }
 
 // Pass rescues once every active export this process stewards, or can
@@ -95,7 +116,9 @@ func (r *Rescuer) Pass(ctx context.Context) {
 	}
 	now := clock.OrReal(r.Clock).Now()
 	r.stewarding = false
+	fleet := 0
 	for _, a := range active {
+		fleet = max(fleet, a.Fleet)
 		if a.StewardLive(r.ID, now) {
 			continue
 		}
@@ -105,6 +128,7 @@ func (r *Rescuer) Pass(ctx context.Context) {
 		}
 		r.stewarding = r.stewarding || won
 	}
+	r.lookAgain(fleet)
 }
 
 // Steward makes owner the steward of the export for StewardLeases periods
@@ -112,10 +136,30 @@ func (r *Rescuer) Pass(ctx context.Context) {
 // steward. A process following one export (`export --wait`) calls it once
 // a period, and so rescues the export only while no worker does.
 func (l *Lifecycle) Steward(ctx context.Context, exportID, owner string, period, grace time.Duration) (bool, error) {
-	won, err := l.Store.ClaimSteward(ctx, exportID, owner, StewardLeases*period)
+	won, err := l.Store.ClaimSteward(ctx, exportID, owner, StewardLeases*period, l.fleet(exportID))
 	if err != nil || !won {
 		return false, err
 	}
-	_, err = l.Rescue(ctx, exportID, grace)
+	rep, err := l.Rescue(ctx, exportID, grace)
+	if err == nil {
+		l.setFleet(exportID, rep.Fleet)
+	}
 	return true, err
+}
+
+// fleet is the number of lease holders this process's last pass over the
+// export saw, published with its next claim of the stewardship.
+func (l *Lifecycle) fleet(exportID string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fleets[exportID]
+}
+
+func (l *Lifecycle) setFleet(exportID string, n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fleets == nil {
+		l.fleets = map[string]int{}
+	}
+	l.fleets[exportID] = n
 }

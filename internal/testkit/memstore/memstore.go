@@ -566,7 +566,7 @@ func (s *Store) ListActive(ctx context.Context) ([]controltable.ActiveExport, er
 }
 
 // ClaimSteward implements controltable.Active.
-func (s *Store) ClaimSteward(ctx context.Context, id, owner string, lease time.Duration) (bool, error) {
+func (s *Store) ClaimSteward(ctx context.Context, id, owner string, lease time.Duration, fleet int) (bool, error) {
 	unlock, err := s.call("ClaimSteward")
 	if err != nil {
 		return false, err
@@ -576,7 +576,7 @@ func (s *Store) ClaimSteward(ctx context.Context, id, owner string, lease time.D
 	if a == nil || a.StewardLive(owner, now) {
 		return false, s.after("ClaimSteward", nil)
 	}
-	a.Steward, a.StewardExpiry = owner, now.Add(lease)
+	a.Steward, a.StewardExpiry, a.Fleet = owner, now.Add(lease), fleet
 	return true, s.after("ClaimSteward", nil)
 }
 

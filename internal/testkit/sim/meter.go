@@ -639,8 +639,8 @@ func (m *meter) ListActive(ctx context.Context) ([]controltable.ActiveExport, er
 
 // ClaimSteward implements controltable.Store: a conditional update of the
 // export's row of the active index, billed whether or not it wins.
-func (m *meter) ClaimSteward(ctx context.Context, id, owner string, lease time.Duration) (bool, error) {
-	ok, err := m.next.ClaimSteward(ctx, id, owner, lease)
+func (m *meter) ClaimSteward(ctx context.Context, id, owner string, lease time.Duration, fleet int) (bool, error) {
+	ok, err := m.next.ClaimSteward(ctx, id, owner, lease, fleet)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if ok {

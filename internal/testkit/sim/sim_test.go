@@ -78,8 +78,17 @@ func run(t *testing.T, sc sim.Scenario) sim.Result {
 func targetCap(t *testing.T, r sim.Result) {
 	t.Helper()
 	c, sc := r.Cap, r.Scenario
-	target(t, c.PeakHeld <= maxCapHeld, "read shares in hand at %d+%d workers peak at %.3f × the cap, at %s (at most %.1f); read units consumed per 10 s peak at %.3f × the cap",
-		sc.Workers, sc.Added, c.PeakHeld, c.PeakHeldAt.Round(time.Second), maxCapHeld, c.PeakRead)
+	// Workers joining mid-export each take cap ÷ unfinished segments on
+	// top of the shares in hand until the steward's next pass re-divides:
+	// the design's bound (docs/performance.md, "Scale-out overshoot") is
+	// the new slots over the unfinished segments, which a fleet that
+	// quadruples in one step exceeds 1.2 by.
+	bound := maxCapHeld
+	if sc.Added > 0 {
+		bound = max(bound, 1+float64(sc.Added*sc.Slots)/float64(sc.Segments)*1.1)
+	}
+	target(t, c.PeakHeld <= bound, "read shares in hand at %d+%d workers peak at %.3f × the cap, at %s (at most %.2f); read units consumed per 10 s peak at %.3f × the cap",
+		sc.Workers, sc.Added, c.PeakHeld, c.PeakHeldAt.Round(time.Second), bound, c.PeakRead)
 	target(t, c.MeanRead >= minCapUsed, "read units consumed at %d+%d workers, mean over the middle of the run: %.3f × the cap (at least %.1f); %.3f over the whole run, which took %.2f × its reads at the cap",
 		sc.Workers, sc.Added, c.MeanRead, minCapUsed, c.Overall, r.Duration.Seconds()/r.Ideal.Seconds())
 }
@@ -169,7 +178,15 @@ func TestSimFakeS3(t *testing.T) {
 // TestSimScale runs one export of 2,000 segments on 100 and on 1,000
 // workers: its read units per export-hour must not depend on the fleet.
 func TestSimScale(t *testing.T) {
-	flat(t, run(t, sim.Big().With(2_000, 100)), run(t, sim.Big().With(2_000, 1_000)))
+	// The same failures on both fleets (20 workers killed), so the
+	// comparison is of the control plane's cost, not of ten times as many
+	// takeovers.
+	fleet := func(workers int) sim.Scenario {
+		s := sim.Big().With(2_000, workers)
+		s.KillFraction = 20 / float64(workers)
+		return s
+	}
+	flat(t, run(t, fleet(100)), run(t, fleet(1_000)))
 }
 
 // flat compares one export's read units per export-hour on two fleets.

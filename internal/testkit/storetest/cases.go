@@ -578,7 +578,7 @@ func testStewardLease(e *env) {
 	}
 	claim := func(owner string) bool {
 		t.Helper()
-		ok, err := e.store.ClaimSteward(e.ctx, id, owner, lease)
+		ok, err := e.store.ClaimSteward(e.ctx, id, owner, lease, 7)
 		require.NoError(t, err)
 		return ok
 	}
@@ -586,6 +586,7 @@ func testStewardLease(e *env) {
 	require.True(t, claim("w1"))
 	a := steward()
 	require.Equal(t, "w1", a.Steward)
+	require.Equal(t, 7, a.Fleet, "the steward publishes the fleet it saw")
 	sameTime(t, e.clock.Now().Add(lease), a.StewardExpiry)
 	require.False(t, claim("w2"), "a live stewardship is not taken")
 	require.True(t, a.StewardLive("w2", e.clock.Now()))
