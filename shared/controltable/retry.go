@@ -75,7 +75,10 @@ func (r *retrying) GetPart(ctx context.Context, id string, seg, part int) (p *ex
 }
 
 func (r *retrying) ClaimSteward(ctx context.Context, id, owner string, lease time.Duration, fleet int) (ok bool, err error) {
-	err = r.do(ctx, func(ctx context.Context) (err error) { ok, err = r.s.ClaimSteward(ctx, id, owner, lease, fleet); return })
+	err = r.do(ctx, func(ctx context.Context) (err error) {
+		ok, err = r.s.ClaimSteward(ctx, id, owner, lease, fleet)
+		return
+	})
 	return ok, err
 }
 
