@@ -35,7 +35,7 @@ type API interface {
 	manager.UploadAPIClient
 	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
-	DeleteObject(context.Context, *s3.DeleteObjectInput, ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+	DeleteObjects(context.Context, *s3.DeleteObjectsInput, ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error)
 	s3.ListObjectsV2APIClient
 }
 
@@ -302,14 +302,39 @@ func (s *Store) List(ctx context.Context, prefix string) ([]Object, error) {
 	return objs, nil
 }
 
-// Delete removes keys; a missing key is not an error.
+// deleteBatch is the most keys one DeleteObjects request may name.
+const deleteBatch = 1000
+
+// Delete removes keys, up to 1,000 a request (an export's orphans or a
+// cancelled export's files can be tens of thousands); a missing key is
+// not an error. The SDK's retryer retries a request that fails whole. A
+// key S3 refuses inside an answer (its Errors list) does not stop the
+// other batches: Delete removes all it can, then fails naming the first
+// refused key, with S3's code as the error's API code so that
+// fault.Classify tells a refusal from a passing fault.
 func (s *Store) Delete(ctx context.Context, keys ...string) error {
-	for _, k := range keys {
-		if _, err := s.api.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: aws.String(k)}); err != nil {
-			return fmt.Errorf("delete s3://%s/%s: %w", s.bucket, k, err)
+	var refused []types.Error
+	for start := 0; start < len(keys); start += deleteBatch {
+		batch := keys[start:min(start+deleteBatch, len(keys))]
+		objs := make([]types.ObjectIdentifier, len(batch))
+		for i, k := range batch {
+			objs[i] = types.ObjectIdentifier{Key: aws.String(k)}
 		}
+		// Quiet: the answer lists only the keys that were not deleted.
+		out, err := s.api.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+			Bucket: &s.bucket, Delete: &types.Delete{Objects: objs, Quiet: aws.Bool(true)},
+		})
+		if err != nil {
+			return fmt.Errorf("delete %d objects from s3://%s/ (the first %s): %w", len(batch), s.bucket, batch[0], err)
+		}
+		refused = append(refused, out.Errors...)
 	}
-	return nil
+	if len(refused) == 0 {
+		return nil
+	}
+	first := refused[0]
+	return fmt.Errorf("delete s3://%s/%s (%d keys not deleted): %w", s.bucket, aws.ToString(first.Key), len(refused),
+		&smithy.GenericAPIError{Code: aws.ToString(first.Code), Message: aws.ToString(first.Message)})
 }
 
 // HexMD5 is the form of the .checksum files.
