@@ -14,8 +14,11 @@ package lifecycle
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -159,14 +162,14 @@ func (l *Lifecycle) Settle(ctx context.Context, exportID string) error {
 	}
 	switch e.Settlement(l.now()) {
 	case export.Finalize:
-		won, err := l.Store.ClaimFinalize(ctx, exportID, e.SegmentsTotal, FinalizeLease)
+		claim, won, err := l.Store.ClaimFinalize(ctx, exportID, e.SegmentsTotal, finalizeOwner(), FinalizeLease)
 		if err != nil || !won {
 			return err
 		}
 		if e.IsRestore() {
-			return l.completeRestore(ctx, e)
+			return l.completeRestore(ctx, e, claim)
 		}
-		return l.finalize(ctx, e)
+		return l.finalize(ctx, e, claim)
 	case export.Fail:
 		ok, err := l.Store.SetExportState(ctx, exportID, []export.State{export.Running}, export.Failed, controltable.ExportUpdate{
 			EndTime: l.now(), Expect: &controltable.Counters{SegmentsDone: e.SegmentsDone, SegmentsFailed: e.SegmentsFailed}})
@@ -178,10 +181,19 @@ func (l *Lifecycle) Settle(ctx context.Context, exportID string) error {
 	return nil
 }
 
+// finalizeOwner names one finalize claim: unique, so that a retried claim
+// is recognised as this one and no other process's.
+func finalizeOwner() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b))
+}
+
 // completeRestore ends a restore whose files are all loaded: it has no
 // manifest to write, so FINALIZING moves straight on to COMPLETED.
-func (l *Lifecycle) completeRestore(ctx context.Context, e *export.Export) error {
-	ok, err := l.Store.SetExportState(ctx, e.ExportID, []export.State{export.Finalizing}, export.Completed, controltable.ExportUpdate{EndTime: l.now()})
+func (l *Lifecycle) completeRestore(ctx context.Context, e *export.Export, claim export.FinalizeClaim) error {
+	ok, err := l.Store.SetExportState(ctx, e.ExportID, []export.State{export.Finalizing}, export.Completed, controltable.ExportUpdate{EndTime: claim.EndTime})
 	if err != nil {
 		return err
 	}
@@ -196,8 +208,10 @@ func (l *Lifecycle) completeRestore(ctx context.Context, e *export.Export) error
 // every recorded part is in S3 and that the counts reconcile, removes
 // anything under data/ no part row points at (leftovers of dead attempts),
 // then writes manifest-files.json and, last, manifest-summary.json — the
-// commit point — and only then marks the export COMPLETED.
-func (l *Lifecycle) finalize(ctx context.Context, e *export.Export) error {
+// commit point — and only then marks the export COMPLETED. The end time
+// it writes is the claim's, fixed when finalizing first began, so a
+// finalizer that takes over from a dead one writes the same bytes.
+func (l *Lifecycle) finalize(ctx context.Context, e *export.Export, claim export.FinalizeClaim) error {
 	log := l.Log.With(zap.String("exportId", e.ExportID))
 	log.Info("finalizing export", zap.Int("segments", e.SegmentsTotal))
 	fail := func(reason string) error {
@@ -256,7 +270,7 @@ func (l *Lifecycle) finalize(ctx context.Context, e *export.Export) error {
 	if _, err := obj.Put(ctx, root+manifest.FilesChecksumName, []byte(objstore.HexMD5(files)), "text/plain"); err != nil {
 		return err
 	}
-	end := l.now()
+	end := claim.EndTime
 	summary, _ := manifest.BuildSummary(e, parts, end)
 	if _, err := obj.Put(ctx, root+manifest.SummaryChecksumName, []byte(objstore.HexMD5(summary)), "text/plain"); err != nil {
 		return err
