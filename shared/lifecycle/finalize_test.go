@@ -6,9 +6,12 @@ package lifecycle_test
 // gone before the summary.
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,4 +70,88 @@ func TestTakeoverWritesByteIdenticalManifests(t *testing.T) {
 	require.NoError(t, json.Unmarshal(u.read(root+manifest.SummaryName), &summary))
 	require.Equal(t, manifest.FormatTime(began), summary.EndTime, "endTime is when finalizing began")
 	require.True(t, done.EndTime.Equal(began.Truncate(time.Millisecond)), "the row's end time %s is the summary's %s", done.EndTime, began)
+}
+
+// pauseAt makes the store's first call to method (before it applies) run
+// during, in the caller's goroutine, as a pause of the process calling it.
+func (u *unit) pauseAt(method string, during func()) {
+	var once sync.Once
+	u.store.Fault = func(m string, after bool) error {
+		if m == method && !after {
+			once.Do(during)
+		}
+		return nil
+	}
+}
+
+// A finalizer that takes longer than its claim (tens of thousands of
+// parts) keeps it: it renews every third of FinalizeLease on the
+// Lifecycle's clock, so nobody takes over a live finalizer.
+func TestFinalizerRenewsItsClaimWhileItWorks(t *testing.T) {
+	u := newUnit(t)
+	e := u.start(1)
+	u.finish(e, 0, 2, 2)
+	paused, resume := make(chan struct{}), make(chan struct{})
+	u.pauseAt("ListParts", func() { close(paused); <-resume })
+	done := make(chan error, 1)
+	go func() { done <- u.life.Settle(u.ctx, e.ExportID) }()
+	<-paused
+	first := u.get(e.ExportID).FinalizeLease
+
+	ctx, cancel := context.WithTimeout(u.ctx, 5*time.Second)
+	defer cancel()
+	for i := 1; i <= 6; i++ { // two whole claims' worth of time
+		require.True(t, u.clock.BlockUntil(ctx, 1), "the finalizer renews on a ticker of the Lifecycle's clock")
+		u.clock.Advance(lifecycle.FinalizeLease / 3)
+		require.Eventually(t, func() bool { return u.store.Calls()["RenewFinalize"] >= i }, 5*time.Second, time.Millisecond)
+	}
+	require.Eventually(t, func() bool {
+		return u.get(e.ExportID).FinalizeLease.Equal(u.clock.Now().Add(lifecycle.FinalizeLease))
+	}, 5*time.Second, time.Millisecond, "the last renewal extends the claim a whole FinalizeLease")
+	require.True(t, u.clock.Now().After(first), "the first claim would have expired")
+	_, won, err := u.store.ClaimFinalize(u.ctx, e.ExportID, 1, "rival", lifecycle.FinalizeLease)
+	require.NoError(t, err)
+	require.False(t, won, "a renewed claim is not taken over")
+
+	close(resume)
+	require.NoError(t, <-done)
+	require.Equal(t, export.Completed, u.get(e.ExportID).State)
+}
+
+// A finalizer paused past its claim (a long GC, SIGSTOP, a partition: its
+// renewals fail too) is taken over; when it wakes it learns it lost the
+// claim and stops before the commit point, leaving the summary to the
+// process that took over.
+func TestFinalizerThatLostItsClaimStopsBeforeTheSummary(t *testing.T) {
+	u := newUnit(t)
+	e := u.start(1)
+	u.finish(e, 0, 2, 2)
+	partitioned := errors.New("control table unreachable")
+	var cut atomic.Bool
+	var rival export.FinalizeClaim
+	var once sync.Once
+	u.store.Fault = func(m string, after bool) error {
+		if m == "RenewFinalize" && cut.Load() {
+			return partitioned
+		}
+		if m == "ListParts" && !after {
+			once.Do(func() {
+				cut.Store(true)
+				u.clock.Advance(lifecycle.FinalizeLease + time.Second)
+				var won bool
+				var err error
+				rival, won, err = u.store.ClaimFinalize(u.ctx, e.ExportID, 1, "rival", lifecycle.FinalizeLease)
+				require.NoError(t, err)
+				require.True(t, won, "the expired claim is taken over")
+				cut.Store(false)
+			})
+		}
+		return nil
+	}
+	require.NoError(t, u.life.Settle(u.ctx, e.ExportID), "losing the claim is not an error: the rival finishes")
+	require.False(t, u.exists(e.Root()+manifest.SummaryName), "no summary from the finalizer that lost its claim")
+	got := u.get(e.ExportID)
+	require.Equal(t, export.Finalizing, got.State)
+	require.Equal(t, rival.Owner, got.FinalizeOwner)
+	require.True(t, got.FinalizeLease.Equal(rival.Expiry), "the rival's claim is untouched")
 }

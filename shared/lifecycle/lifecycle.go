@@ -32,8 +32,10 @@ import (
 	"github.com/ddbfleet/ddbfleet/shared/queue"
 )
 
-// FinalizeLease is how long a finalizer may take before another process
-// takes over. Finalizing is idempotent, so a takeover only costs time.
+// FinalizeLease is how long a finalizer's claim lasts unless renewed; the
+// finalizer renews it every third of that while it works, so another
+// process takes over only from a finalizer that died or was paused.
+// Finalizing is idempotent, so a takeover only costs time.
 const FinalizeLease = 5 * time.Minute
 
 // Buckets opens the object store of an export's bucket.
@@ -204,16 +206,70 @@ func (l *Lifecycle) completeRestore(ctx context.Context, e *export.Export, claim
 	return nil
 }
 
-// finalize writes the manifests. Data before pointer: it first checks that
-// every recorded part is in S3 and that the counts reconcile, removes
-// anything under data/ no part row points at (leftovers of dead attempts),
-// then writes manifest-files.json and, last, manifest-summary.json — the
-// commit point — and only then marks the export COMPLETED. The end time
-// it writes is the claim's, fixed when finalizing first began, so a
-// finalizer that takes over from a dead one writes the same bytes.
-func (l *Lifecycle) finalize(ctx context.Context, e *export.Export, claim export.FinalizeClaim) error {
+// holdFinalize renews claim every third of FinalizeLease, on the
+// Lifecycle's clock, until release. The context it returns ends, with a
+// cause wrapping export.ErrFinalizeLost, when a renewal says another
+// process took the claim over, or when renewals failed until the claim
+// lapsed (another process may take it over any moment now).
+func (l *Lifecycle) holdFinalize(ctx context.Context, claim export.FinalizeClaim, log *zap.Logger) (held context.Context, release func()) {
+	held, cancel := context.WithCancelCause(ctx)
+	tick := clock.OrReal(l.Clock).NewTicker(FinalizeLease / 3)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer tick.Stop()
+		expiry := claim.Expiry
+		for {
+			select {
+			case <-held.Done():
+				return
+			case <-tick.C():
+			}
+			at := l.now()
+			err := l.Store.RenewFinalize(held, claim, FinalizeLease)
+			switch {
+			case err == nil:
+				expiry = at.Add(FinalizeLease)
+			case errors.Is(err, export.ErrFinalizeLost):
+				cancel(err)
+				return
+			case held.Err() != nil:
+				return
+			case !l.now().Before(expiry):
+				cancel(fmt.Errorf("%w: it lapsed at %s while renewals failed: %w", export.ErrFinalizeLost, expiry.Format(time.RFC3339), err))
+				return
+			default:
+				log.Warn("could not renew the finalize claim; trying again", zap.Time("expires", expiry), zap.Error(err))
+			}
+		}
+	}()
+	return held, func() { cancel(nil); <-done }
+}
+
+// finalize writes the manifests, holding claim (holdFinalize) for as long
+// as that takes. Data before pointer: it first checks that every recorded
+// part is in S3 and that the counts reconcile, removes anything under
+// data/ no part row points at (leftovers of dead attempts), then writes
+// manifest-files.json and, last, manifest-summary.json — the commit point
+// — and only then marks the export COMPLETED. The end time it writes is
+// the claim's, fixed when finalizing first began, so a finalizer that
+// takes over from a dead one writes the same bytes. A finalizer that lost
+// its claim stops and returns nil: the process that took it over
+// finishes.
+func (l *Lifecycle) finalize(ctx context.Context, e *export.Export, claim export.FinalizeClaim) (err error) {
 	log := l.Log.With(zap.String("exportId", e.ExportID))
-	log.Info("finalizing export", zap.Int("segments", e.SegmentsTotal))
+	log.Info("finalizing export", zap.Int("segments", e.SegmentsTotal), zap.String("finalizer", claim.Owner))
+	ctx, release := l.holdFinalize(ctx, claim, log)
+	defer func() {
+		if cause := context.Cause(ctx); err != nil && errors.Is(cause, export.ErrFinalizeLost) {
+			err = cause // says why better than the call it cancelled
+		}
+		release()
+		if errors.Is(err, export.ErrFinalizeLost) {
+			log.Warn("lost the finalize claim; the process that took it over finishes the export", zap.Error(err))
+			err = nil
+		}
+	}()
 	fail := func(reason string) error {
 		_, err := l.Store.SetExportState(ctx, e.ExportID, []export.State{export.Finalizing}, export.Failed, controltable.ExportUpdate{LastError: reason})
 		log.Error("export failed", zap.String("reason", reason))
@@ -273,6 +329,11 @@ func (l *Lifecycle) finalize(ctx context.Context, e *export.Export, claim export
 	end := claim.EndTime
 	summary, _ := manifest.BuildSummary(e, parts, end)
 	if _, err := obj.Put(ctx, root+manifest.SummaryChecksumName, []byte(objstore.HexMD5(summary)), "text/plain"); err != nil {
+		return err
+	}
+	// Only the claim's holder passes the commit point: a finalizer paused
+	// past its claim learns here that another process took over.
+	if err := l.Store.RenewFinalize(ctx, claim, FinalizeLease); err != nil {
 		return err
 	}
 	if _, err := obj.Put(ctx, root+manifest.SummaryName, summary, "application/json"); err != nil {
