@@ -10,6 +10,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,9 +19,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ddbfleet/ddbfleet/internal/testkit/fakes3"
 	"github.com/ddbfleet/ddbfleet/shared/export"
 	"github.com/ddbfleet/ddbfleet/shared/lifecycle"
 	"github.com/ddbfleet/ddbfleet/shared/manifest"
+	"github.com/ddbfleet/ddbfleet/shared/objstore"
 )
 
 func (u *unit) read(key string) []byte {
@@ -154,4 +158,53 @@ func TestFinalizerThatLostItsClaimStopsBeforeTheSummary(t *testing.T) {
 	require.Equal(t, export.Finalizing, got.State)
 	require.Equal(t, rival.Owner, got.FinalizeOwner)
 	require.True(t, got.FinalizeLease.Equal(rival.Expiry), "the rival's claim is untouched")
+}
+
+// newUnitOn is newUnit with its bucket on an S3 the test can reach into.
+func newUnitOn(t *testing.T) (*unit, *fakes3.Server) {
+	u := newUnit(t)
+	srv := fakes3.Start(t)
+	u.obj, u.bucket = objstore.New(srv.Client, srv.Bucket, objstore.DefaultOptions), srv.Bucket
+	return u, srv
+}
+
+// A worker paused past its lease can upload a part file while the
+// manifests are being written: its commit is refused, but the file is
+// there. The finalizer lists data/ again just before the summary and
+// deletes what no part row points at, so a reader of a COMPLETED export
+// never finds a data file its manifest does not list.
+func TestFileThatAppearsWhileManifestsAreWrittenIsGoneBeforeTheSummary(t *testing.T) {
+	u, srv := newUnitOn(t)
+	e := u.start(2)
+	p0 := u.finish(e, 0, 3, 3)
+	p1 := u.finish(e, 1, 4, 4)
+	late := e.PartKey(1, 1, 7)
+	seeded := make(chan error, 1)
+	srv.Before(func(r *http.Request) {
+		// After the first sweep, before the summary.
+		if r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/"+manifest.FilesName) {
+			select {
+			case seeded <- srv.Seed(late, []byte("a zombie's part")):
+			default:
+			}
+		}
+	})
+	require.NoError(t, u.life.Settle(u.ctx, e.ExportID))
+	require.NoError(t, <-seeded, "the late file was written while the manifests were")
+	require.Equal(t, export.Completed, u.get(e.ExportID).State)
+	require.False(t, u.exists(late), "the late file is removed before the summary")
+
+	listed, err := u.obj.List(u.ctx, e.DataPrefix())
+	require.NoError(t, err)
+	files, err := manifest.ParseFiles(u.read(e.Root() + manifest.FilesName))
+	require.NoError(t, err)
+	var inData, inManifest []string
+	for _, o := range listed {
+		inData = append(inData, o.Key)
+	}
+	for _, f := range files {
+		inManifest = append(inManifest, f.DataFileS3Key)
+	}
+	require.Equal(t, []string{p0.Key, p1.Key}, inData)
+	require.Equal(t, inManifest, inData, "data/ holds exactly what the manifest lists")
 }

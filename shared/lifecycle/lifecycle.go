@@ -246,11 +246,28 @@ func (l *Lifecycle) holdFinalize(ctx context.Context, claim export.FinalizeClaim
 	return held, func() { cancel(nil); <-done }
 }
 
+// removeOrphans deletes every object under prefix that no part row points
+// at (recorded holds the parts by key) and says how many it deleted.
+func removeOrphans(ctx context.Context, obj *objstore.Store, prefix string, recorded map[string]export.Part) (int, error) {
+	listed, err := obj.List(ctx, prefix)
+	if err != nil {
+		return 0, err
+	}
+	var orphans []string
+	for _, o := range listed {
+		if _, ok := recorded[o.Key]; !ok {
+			orphans = append(orphans, o.Key)
+		}
+	}
+	return len(orphans), obj.Delete(ctx, orphans...)
+}
+
 // finalize writes the manifests, holding claim (holdFinalize) for as long
 // as that takes. Data before pointer: it first checks that every recorded
 // part is in S3 and that the counts reconcile, removes anything under
 // data/ no part row points at (leftovers of dead attempts), then writes
-// manifest-files.json and, last, manifest-summary.json — the commit point
+// manifest-files.json and, last, manifest-summary.json — the commit point,
+// passed after one more sweep of data/ for files that appeared meanwhile
 // — and only then marks the export COMPLETED. The end time it writes is
 // the claim's, fixed when finalizing first began, so a finalizer that
 // takes over from a dead one writes the same bytes. A finalizer that lost
@@ -330,6 +347,15 @@ func (l *Lifecycle) finalize(ctx context.Context, e *export.Export, claim export
 	summary, _ := manifest.BuildSummary(e, parts, end)
 	if _, err := obj.Put(ctx, root+manifest.SummaryChecksumName, []byte(objstore.HexMD5(summary)), "text/plain"); err != nil {
 		return err
+	}
+	// A worker paused past its lease may have uploaded since the listing
+	// above (its commit is refused, but its file is there): list again
+	// just before the commit point, so that no reader of a COMPLETED
+	// export finds a data file the manifest does not list.
+	if late, err := removeOrphans(ctx, obj, e.DataPrefix(), recorded); err != nil {
+		return err
+	} else if late > 0 {
+		log.Warn("removed files that appeared while the manifests were written", zap.Int("files", late))
 	}
 	// Only the claim's holder passes the commit point: a finalizer paused
 	// past its claim learns here that another process took over.
