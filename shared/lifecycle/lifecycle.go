@@ -247,17 +247,16 @@ func (l *Lifecycle) holdFinalize(ctx context.Context, claim export.FinalizeClaim
 }
 
 // removeOrphans deletes every object under prefix that no part row points
-// at (recorded holds the parts by key) and says how many it deleted.
-func removeOrphans(ctx context.Context, obj *objstore.Store, prefix string, recorded map[string]export.Part) (int, error) {
-	listed, err := obj.List(ctx, prefix)
-	if err != nil {
-		return 0, err
-	}
+// at (recorded holds the parts' keys) and says how many it deleted.
+func removeOrphans(ctx context.Context, obj *objstore.Store, prefix string, recorded map[string]int) (int, error) {
 	var orphans []string
-	for _, o := range listed {
+	err := obj.Walk(ctx, prefix, func(o objstore.Object) {
 		if _, ok := recorded[o.Key]; !ok {
 			orphans = append(orphans, o.Key)
 		}
+	})
+	if err != nil {
+		return 0, err
 	}
 	return len(orphans), obj.Delete(ctx, orphans...)
 }
@@ -296,36 +295,43 @@ func (l *Lifecycle) finalize(ctx context.Context, e *export.Export, claim export
 	if err != nil {
 		return err
 	}
+	// The parts in manifest order, failures named in that order, and the
+	// index of each by key: what the checks need of the parts besides
+	// the parts themselves, at a few dozen bytes a part.
+	manifest.SortParts(parts)
 	var items, bytes int64
-	recorded := make(map[string]export.Part, len(parts))
-	for _, p := range parts {
+	recorded := make(map[string]int, len(parts))
+	for i, p := range parts {
 		items += p.ItemCount
 		bytes += p.Bytes
-		recorded[p.Key] = p
+		recorded[p.Key] = i
 	}
 	if items != e.ItemCount || len(parts) != e.Parts {
 		return fail(fmt.Sprintf("counts do not reconcile: part rows hold %d items in %d parts, segments reported %d items in %d parts", items, len(parts), e.ItemCount, e.Parts))
 	}
 	obj := l.objects(e)
-	listed, err := obj.List(ctx, e.DataPrefix())
+	listed := make([]bool, len(parts))
+	wrongSize := map[int]int64{}
+	var orphans []string
+	err = obj.Walk(ctx, e.DataPrefix(), func(o objstore.Object) {
+		i, ok := recorded[o.Key]
+		if !ok {
+			orphans = append(orphans, o.Key)
+			return
+		}
+		listed[i] = true
+		if o.Size != parts[i].Bytes {
+			wrongSize[i] = o.Size
+		}
+	})
 	if err != nil {
 		return err
 	}
-	present := map[string]int64{}
-	var orphans []string
-	for _, o := range listed {
-		if _, ok := recorded[o.Key]; ok {
-			present[o.Key] = o.Size
-		} else {
-			orphans = append(orphans, o.Key)
-		}
-	}
-	for _, p := range parts {
-		size, ok := present[p.Key]
-		if !ok {
+	for i, p := range parts {
+		if !listed[i] {
 			return fail(fmt.Sprintf("part file s3://%s/%s is recorded but missing", e.Bucket, p.Key))
 		}
-		if size != p.Bytes {
+		if size, ok := wrongSize[i]; ok {
 			return fail(fmt.Sprintf("part file s3://%s/%s has %d bytes, recorded %d", e.Bucket, p.Key, size, p.Bytes))
 		}
 	}
