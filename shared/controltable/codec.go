@@ -84,6 +84,11 @@ type exportRow struct {
 	ExpiresAt          int64   `dynamodbav:"expiresAt"`
 	// SegmentsRecorded is set once every segment row is written.
 	SegmentsRecorded bool `dynamodbav:"segmentsRecorded,omitempty"`
+	// The finalizer's claim besides its expiry (finalizeLease), absent
+	// until the first claim: the claim sets finalizeStart only if it is
+	// absent, so a takeover keeps it.
+	FinalizeOwner string `dynamodbav:"finalizeOwner,omitempty"`
+	FinalizeStart int64  `dynamodbav:"finalizeStart,omitempty"`
 	// Export options: omitted when default, so a default export's row is
 	// what it was before they existed. The expression values are stored
 	// as a native map attribute (exprValues), outside this struct.
@@ -146,6 +151,7 @@ func (r *exportRow) toExport() *export.Export {
 		SegmentsDone: r.SegmentsDone, SegmentsFailed: r.SegmentsFailed,
 		ItemCount: r.ItemCount, Bytes: r.Bytes, Parts: r.Parts, LastError: r.LastError,
 		FinalizeLease: fromMS(r.FinalizeLease), ManifestSummaryKey: r.ManifestSummaryKey,
+		FinalizeOwner: r.FinalizeOwner, FinalizeStart: fromMS(r.FinalizeStart),
 		Format: datafile.Format(r.Format), Compression: datafile.Compression(r.Compression),
 		FilterExpression: r.FilterExpression, ProjectionExpression: r.ProjectionExpression,
 		ExpressionAttributeNames: r.ExprNames,

@@ -45,8 +45,17 @@ type Exports interface {
 	ListExports(ctx context.Context) ([]*export.Export, error)
 	// ClaimFinalize lets exactly one process write the manifests: it moves
 	// a RUNNING export whose segments are all done to FINALIZING, or takes
-	// over a FINALIZING export whose finalizer's claim has expired.
-	ClaimFinalize(ctx context.Context, exportID string, total int, lease time.Duration) (bool, error)
+	// over a FINALIZING export whose finalizer's claim has expired, for
+	// owner (unique per claim) until lease from now. It reports false, and
+	// no error, when there is nothing to claim. The first claim of an
+	// export records when finalizing began and every later one keeps it:
+	// the claim's EndTime. A retry whose earlier try applied (its answer
+	// lost) is recognised by owner and wins.
+	ClaimFinalize(ctx context.Context, exportID string, total int, owner string, lease time.Duration) (export.FinalizeClaim, bool, error)
+	// RenewFinalize extends c to lease from now while c's owner still
+	// holds it. export.ErrFinalizeLost means another process took it over
+	// (or the export left FINALIZING): stop before the commit point.
+	RenewFinalize(ctx context.Context, c export.FinalizeClaim, lease time.Duration) error
 }
 
 // ActiveExport is one row of the active index.

@@ -870,22 +870,55 @@ func (s *Dynamo) RequeueExpired(ctx context.Context, seg *export.Segment) (bool,
 
 // ClaimFinalize lets exactly one process write the manifests: it moves a
 // RUNNING export whose segments are all done to FINALIZING, or takes over a
-// FINALIZING export whose finalizer's claim has expired.
-func (s *Dynamo) ClaimFinalize(ctx context.Context, exportID string, total int, lease time.Duration) (bool, error) {
+// FINALIZING export whose finalizer's claim has expired. finalizeStart is
+// set by the first claim only, and the answer carries it back: it is the
+// end time every finalizer of the export writes.
+func (s *Dynamo) ClaimFinalize(ctx context.Context, exportID string, total int, owner string, lease time.Duration) (export.FinalizeClaim, bool, error) {
 	now := s.now()
-	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	expiry := now.Add(lease)
+	out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: key(exportID, exportSK),
-		UpdateExpression:         aws.String("SET #st = :fin, finalizeLease = :exp"),
-		ConditionExpression:      aws.String("segmentsDone = :total AND (#st = :running OR (#st = :fin AND finalizeLease < :now))"),
+		UpdateExpression: aws.String("SET #st = :fin, finalizeLease = :exp, finalizeOwner = :owner, finalizeStart = if_not_exists(finalizeStart, :now)"),
+		// The owner's own claim is the retry of a try whose answer was lost.
+		ConditionExpression:      aws.String("segmentsDone = :total AND (#st = :running OR (#st = :fin AND (finalizeLease < :now OR finalizeOwner = :owner)))"),
 		ExpressionAttributeNames: map[string]string{"#st": "state"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":fin": str(string(export.Finalizing)), ":running": str(string(export.Running)),
-			":total": num(int64(total)), ":exp": num(ms(now.Add(lease))), ":now": num(ms(now)),
+			":fin": str(string(export.Finalizing)), ":running": str(string(export.Running)), ":owner": str(owner),
+			":total": num(int64(total)), ":exp": num(ms(expiry)), ":now": num(ms(now)),
 		},
+		ReturnValues: types.ReturnValueUpdatedNew,
 	})
 	err = classify("claim finalization of export "+exportID, err)
 	if isConditionFailed(err) {
-		return false, nil
+		return export.FinalizeClaim{}, false, nil
 	}
-	return err == nil, err
+	if err != nil {
+		return export.FinalizeClaim{}, false, err
+	}
+	var got struct {
+		FinalizeStart int64 `dynamodbav:"finalizeStart"`
+	}
+	if err := attributevalue.UnmarshalMap(out.Attributes, &got); err != nil || got.FinalizeStart == 0 {
+		return export.FinalizeClaim{}, false, fmt.Errorf("claim finalization of export %s: the answer holds no finalizeStart (%v)", exportID, err)
+	}
+	return export.FinalizeClaim{ExportID: exportID, Owner: owner, Expiry: fromMS(ms(expiry)), EndTime: fromMS(got.FinalizeStart)}, true, nil
+}
+
+// RenewFinalize extends c's claim while its owner still holds it.
+func (s *Dynamo) RenewFinalize(ctx context.Context, c export.FinalizeClaim, lease time.Duration) error {
+	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: key(c.ExportID, exportSK),
+		UpdateExpression:         aws.String("SET finalizeLease = :exp"),
+		ConditionExpression:      aws.String("#st = :fin AND finalizeOwner = :owner"),
+		ExpressionAttributeNames: map[string]string{"#st": "state"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":fin": str(string(export.Finalizing)), ":owner": str(c.Owner), ":exp": num(ms(s.now().Add(lease))),
+		},
+	})
+	op := "renew finalize claim of export " + c.ExportID
+	err = classify(op, err)
+	if isConditionFailed(err) {
+		return fmt.Errorf("%s: %w", op, export.ErrFinalizeLost)
+	}
+	return err
 }

@@ -44,9 +44,16 @@ func (r *retrying) ListExports(ctx context.Context) (es []*export.Export, err er
 	return
 }
 
-func (r *retrying) ClaimFinalize(ctx context.Context, id string, total int, lease time.Duration) (ok bool, err error) {
-	err = r.do(ctx, func(ctx context.Context) (err error) { ok, err = r.s.ClaimFinalize(ctx, id, total, lease); return })
+func (r *retrying) ClaimFinalize(ctx context.Context, id string, total int, owner string, lease time.Duration) (c export.FinalizeClaim, ok bool, err error) {
+	err = r.do(ctx, func(ctx context.Context) (err error) {
+		c, ok, err = r.s.ClaimFinalize(ctx, id, total, owner, lease)
+		return
+	})
 	return
+}
+
+func (r *retrying) RenewFinalize(ctx context.Context, c export.FinalizeClaim, lease time.Duration) error {
+	return r.do(ctx, func(ctx context.Context) error { return r.s.RenewFinalize(ctx, c, lease) })
 }
 
 func (r *retrying) GetSegment(ctx context.Context, id string, seg int) (s *export.Segment, err error) {

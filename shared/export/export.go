@@ -107,6 +107,8 @@ type Export struct {
 	Parts              int
 	LastError          string
 	FinalizeLease      time.Time // who finalizes: expiry of the finalizer's claim
+	FinalizeOwner      string    // the finalizer's claim: its owner (see FinalizeClaim)
+	FinalizeStart      time.Time // when the first finalize claim was taken: the end time in the manifest
 	ManifestSummaryKey string
 
 	// What the export reads and how it writes, chosen once by the
@@ -415,6 +417,18 @@ type Checkpoint struct {
 	At time.Time
 }
 
+// FinalizeClaim is a finalizer's hold on an export, the export's lease:
+// Owner (unique per claim) is its fencing token, Expiry when another
+// process may take it over. EndTime is when the export's first finalize
+// claim was taken; a takeover keeps it, so every finalizer of one export
+// writes the same manifest and the same end time.
+type FinalizeClaim struct {
+	ExportID string
+	Owner    string
+	Expiry   time.Time
+	EndTime  time.Time
+}
+
 // Lease identifies the holder of a segment: attempt is the fencing token.
 type Lease struct {
 	ExportID string
@@ -435,6 +449,10 @@ var (
 	// time and must stop writing, as if the lease were lost: another
 	// worker may take the segment over once it expires.
 	ErrLeaseDeadline = fmt.Errorf("lease deadline passed without a successful heartbeat: %w", ErrLeaseLost)
+	// ErrFinalizeLost means another process took the export's finalize
+	// claim over (or the export is no longer FINALIZING): the caller must
+	// stop before the commit point and leave finalizing to it.
+	ErrFinalizeLost = errors.New("finalize claim lost")
 	// ErrNotFound means the export or segment row does not exist.
 	ErrNotFound = errors.New("not found in control table")
 	// ErrExists means an export with that id already exists.

@@ -14,8 +14,11 @@ package lifecycle
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -30,9 +33,14 @@ import (
 	"github.com/ddbfleet/ddbfleet/shared/queue"
 )
 
-// FinalizeLease is how long a finalizer may take before another process
-// takes over. Finalizing is idempotent, so a takeover only costs time.
-const FinalizeLease = 5 * time.Minute
+// FinalizeLease is how long a finalizer's claim lasts unless renewed; the
+// finalizer renews it every third of that while it works, so another
+// process takes over only from a finalizer that died or was paused.
+// Finalizing is idempotent, so a takeover only costs time. Since the claim
+// is renewed, it can be short: a finalizer killed mid-way is replaced
+// within a minute (and its export's steward's next pass), not after a
+// fixed budget for the largest export.
+const FinalizeLease = time.Minute
 
 // Buckets opens the object store of an export's bucket.
 type Buckets func(bucket string) *objstore.Store
@@ -163,14 +171,14 @@ func (l *Lifecycle) Settle(ctx context.Context, exportID string) error {
 	}
 	switch e.Settlement(l.now()) {
 	case export.Finalize:
-		won, err := l.Store.ClaimFinalize(ctx, exportID, e.SegmentsTotal, FinalizeLease)
+		claim, won, err := l.Store.ClaimFinalize(ctx, exportID, e.SegmentsTotal, finalizeOwner(), FinalizeLease)
 		if err != nil || !won {
 			return err
 		}
 		if e.IsRestore() {
-			return l.completeRestore(ctx, e)
+			return l.completeRestore(ctx, e, claim)
 		}
-		return l.finalize(ctx, e)
+		return l.finalize(ctx, e, claim)
 	case export.Fail:
 		ok, err := l.Store.SetExportState(ctx, exportID, []export.State{export.Running}, export.Failed, controltable.ExportUpdate{
 			EndTime: l.now(), Expect: &controltable.Counters{SegmentsDone: e.SegmentsDone, SegmentsFailed: e.SegmentsFailed}})
@@ -182,10 +190,19 @@ func (l *Lifecycle) Settle(ctx context.Context, exportID string) error {
 	return nil
 }
 
+// finalizeOwner names one finalize claim: unique, so that a retried claim
+// is recognised as this one and no other process's.
+func finalizeOwner() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b))
+}
+
 // completeRestore ends a restore whose files are all loaded: it has no
 // manifest to write, so FINALIZING moves straight on to COMPLETED.
-func (l *Lifecycle) completeRestore(ctx context.Context, e *export.Export) error {
-	ok, err := l.Store.SetExportState(ctx, e.ExportID, []export.State{export.Finalizing}, export.Completed, controltable.ExportUpdate{EndTime: l.now()})
+func (l *Lifecycle) completeRestore(ctx context.Context, e *export.Export, claim export.FinalizeClaim) error {
+	ok, err := l.Store.SetExportState(ctx, e.ExportID, []export.State{export.Finalizing}, export.Completed, controltable.ExportUpdate{EndTime: claim.EndTime})
 	if err != nil {
 		return err
 	}
@@ -196,14 +213,86 @@ func (l *Lifecycle) completeRestore(ctx context.Context, e *export.Export) error
 	return nil
 }
 
-// finalize writes the manifests. Data before pointer: it first checks that
-// every recorded part is in S3 and that the counts reconcile, removes
-// anything under data/ no part row points at (leftovers of dead attempts),
-// then writes manifest-files.json and, last, manifest-summary.json — the
-// commit point — and only then marks the export COMPLETED.
-func (l *Lifecycle) finalize(ctx context.Context, e *export.Export) error {
+// holdFinalize renews claim every third of FinalizeLease, on the
+// Lifecycle's clock, until release. The context it returns ends, with a
+// cause wrapping export.ErrFinalizeLost, when a renewal says another
+// process took the claim over, or when renewals failed until the claim
+// lapsed (another process may take it over any moment now).
+func (l *Lifecycle) holdFinalize(ctx context.Context, claim export.FinalizeClaim, log *zap.Logger) (held context.Context, release func()) {
+	held, cancel := context.WithCancelCause(ctx)
+	tick := clock.OrReal(l.Clock).NewTicker(FinalizeLease / 3)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer tick.Stop()
+		expiry := claim.Expiry
+		for {
+			select {
+			case <-held.Done():
+				return
+			case <-tick.C():
+			}
+			at := l.now()
+			err := l.Store.RenewFinalize(held, claim, FinalizeLease)
+			switch {
+			case err == nil:
+				expiry = at.Add(FinalizeLease)
+			case errors.Is(err, export.ErrFinalizeLost):
+				cancel(err)
+				return
+			case held.Err() != nil:
+				return
+			case !l.now().Before(expiry):
+				cancel(fmt.Errorf("%w: it lapsed at %s while renewals failed: %w", export.ErrFinalizeLost, expiry.Format(time.RFC3339), err))
+				return
+			default:
+				log.Warn("could not renew the finalize claim; trying again", zap.Time("expires", expiry), zap.Error(err))
+			}
+		}
+	}()
+	return held, func() { cancel(nil); <-done }
+}
+
+// removeOrphans deletes every object under prefix that no part row points
+// at (recorded holds the parts' keys) and says how many it deleted.
+func removeOrphans(ctx context.Context, obj *objstore.Store, prefix string, recorded map[string]int) (int, error) {
+	var orphans []string
+	err := obj.Walk(ctx, prefix, func(o objstore.Object) {
+		if _, ok := recorded[o.Key]; !ok {
+			orphans = append(orphans, o.Key)
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(orphans), obj.Delete(ctx, orphans...)
+}
+
+// finalize writes the manifests, holding claim (holdFinalize) for as long
+// as that takes. Data before pointer: it first checks that every recorded
+// part is in S3 and that the counts reconcile, removes anything under
+// data/ no part row points at (leftovers of dead attempts), then writes
+// manifest-files.json and, last, manifest-summary.json — the commit point,
+// passed after one more sweep of data/ for files that appeared meanwhile
+// — and only then marks the export COMPLETED. The end time it writes is
+// the claim's, fixed when finalizing first began, so a finalizer that
+// takes over from a dead one writes the same bytes. A finalizer that lost
+// its claim stops and returns nil: the process that took it over
+// finishes.
+func (l *Lifecycle) finalize(ctx context.Context, e *export.Export, claim export.FinalizeClaim) (err error) {
 	log := l.Log.With(zap.String("exportId", e.ExportID))
-	log.Info("finalizing export", zap.Int("segments", e.SegmentsTotal))
+	log.Info("finalizing export", zap.Int("segments", e.SegmentsTotal), zap.String("finalizer", claim.Owner))
+	ctx, release := l.holdFinalize(ctx, claim, log)
+	defer func() {
+		if cause := context.Cause(ctx); err != nil && errors.Is(cause, export.ErrFinalizeLost) {
+			err = cause // says why better than the call it cancelled
+		}
+		release()
+		if errors.Is(err, export.ErrFinalizeLost) {
+			log.Warn("lost the finalize claim; the process that took it over finishes the export", zap.Error(err))
+			err = nil
+		}
+	}()
 	fail := func(reason string) error {
 		_, err := l.Store.SetExportState(ctx, e.ExportID, []export.State{export.Finalizing}, export.Failed, controltable.ExportUpdate{LastError: reason})
 		log.Error("export failed", zap.String("reason", reason))
@@ -213,36 +302,43 @@ func (l *Lifecycle) finalize(ctx context.Context, e *export.Export) error {
 	if err != nil {
 		return err
 	}
+	// The parts in manifest order, failures named in that order, and the
+	// index of each by key: what the checks need of the parts besides
+	// the parts themselves, at a few dozen bytes a part.
+	manifest.SortParts(parts)
 	var items, bytes int64
-	recorded := make(map[string]export.Part, len(parts))
-	for _, p := range parts {
+	recorded := make(map[string]int, len(parts))
+	for i, p := range parts {
 		items += p.ItemCount
 		bytes += p.Bytes
-		recorded[p.Key] = p
+		recorded[p.Key] = i
 	}
 	if items != e.ItemCount || len(parts) != e.Parts {
 		return fail(fmt.Sprintf("counts do not reconcile: part rows hold %d items in %d parts, segments reported %d items in %d parts", items, len(parts), e.ItemCount, e.Parts))
 	}
 	obj := l.objects(e)
-	listed, err := obj.List(ctx, e.DataPrefix())
+	listed := make([]bool, len(parts))
+	wrongSize := map[int]int64{}
+	var orphans []string
+	err = obj.Walk(ctx, e.DataPrefix(), func(o objstore.Object) {
+		i, ok := recorded[o.Key]
+		if !ok {
+			orphans = append(orphans, o.Key)
+			return
+		}
+		listed[i] = true
+		if o.Size != parts[i].Bytes {
+			wrongSize[i] = o.Size
+		}
+	})
 	if err != nil {
 		return err
 	}
-	present := map[string]int64{}
-	var orphans []string
-	for _, o := range listed {
-		if _, ok := recorded[o.Key]; ok {
-			present[o.Key] = o.Size
-		} else {
-			orphans = append(orphans, o.Key)
-		}
-	}
-	for _, p := range parts {
-		size, ok := present[p.Key]
-		if !ok {
+	for i, p := range parts {
+		if !listed[i] {
 			return fail(fmt.Sprintf("part file s3://%s/%s is recorded but missing", e.Bucket, p.Key))
 		}
-		if size != p.Bytes {
+		if size, ok := wrongSize[i]; ok {
 			return fail(fmt.Sprintf("part file s3://%s/%s has %d bytes, recorded %d", e.Bucket, p.Key, size, p.Bytes))
 		}
 	}
@@ -260,9 +356,23 @@ func (l *Lifecycle) finalize(ctx context.Context, e *export.Export) error {
 	if _, err := obj.Put(ctx, root+manifest.FilesChecksumName, []byte(objstore.HexMD5(files)), "text/plain"); err != nil {
 		return err
 	}
-	end := l.now()
+	end := claim.EndTime
 	summary, _ := manifest.BuildSummary(e, parts, end)
 	if _, err := obj.Put(ctx, root+manifest.SummaryChecksumName, []byte(objstore.HexMD5(summary)), "text/plain"); err != nil {
+		return err
+	}
+	// A worker paused past its lease may have uploaded since the listing
+	// above (its commit is refused, but its file is there): list again
+	// just before the commit point, so that no reader of a COMPLETED
+	// export finds a data file the manifest does not list.
+	if late, err := removeOrphans(ctx, obj, e.DataPrefix(), recorded); err != nil {
+		return err
+	} else if late > 0 {
+		log.Warn("removed files that appeared while the manifests were written", zap.Int("files", late))
+	}
+	// Only the claim's holder passes the commit point: a finalizer paused
+	// past its claim learns here that another process took over.
+	if err := l.Store.RenewFinalize(ctx, claim, FinalizeLease); err != nil {
 		return err
 	}
 	if _, err := obj.Put(ctx, root+manifest.SummaryName, summary, "application/json"); err != nil {

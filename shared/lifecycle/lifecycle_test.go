@@ -236,7 +236,7 @@ func TestFinalizeTakesOverAnExpiredFinalizer(t *testing.T) {
 	u := newUnit(t)
 	e := u.start(1)
 	u.finish(e, 0, 2, 2)
-	won, err := u.store.ClaimFinalize(u.ctx, e.ExportID, 1, lifecycle.FinalizeLease)
+	_, won, err := u.store.ClaimFinalize(u.ctx, e.ExportID, 1, "dead-finalizer", lifecycle.FinalizeLease)
 	require.NoError(t, err)
 	require.True(t, won, "a finalizer claimed it, then died")
 	require.NoError(t, u.life.Settle(u.ctx, e.ExportID))

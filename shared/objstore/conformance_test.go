@@ -306,6 +306,27 @@ func runConformance(t *testing.T, newTarget func(t *testing.T) (*s3.Client, stri
 		require.Len(t, objs, 1)
 		require.Equal(t, "c", objs[0].Key)
 	})
+
+	t.Run("DeleteMoreKeysThanOneRequestTakes", func(t *testing.T) {
+		client, bucket := newTarget(t)
+		st := objstore.New(client, bucket, opts)
+		ctx := context.Background()
+		// 2100 keys: three DeleteObjects requests, the last one short.
+		keys := make([]string, 2100)
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(16)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("exp/data/s%06d.json.gz", i)
+			g.Go(func() error { _, err := st.Put(gctx, keys[i], []byte{1}, ""); return err })
+		}
+		g.Go(func() error { _, err := st.Put(gctx, "exp/manifest-files.json", []byte("x"), ""); return err })
+		require.NoError(t, g.Wait())
+		require.NoError(t, st.Delete(ctx, append(keys, "exp/data/missing")...))
+		objs, err := st.List(ctx, "exp/")
+		require.NoError(t, err)
+		require.Len(t, objs, 1, "every key named is deleted, and nothing else")
+		require.Equal(t, "exp/manifest-files.json", objs[0].Key)
+	})
 }
 
 // requireNoMultipart fails if an unfinished multipart upload is left in

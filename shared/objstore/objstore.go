@@ -10,6 +10,7 @@
 package objstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/base64"
@@ -35,7 +36,7 @@ type API interface {
 	manager.UploadAPIClient
 	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
-	DeleteObject(context.Context, *s3.DeleteObjectInput, ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+	DeleteObjects(context.Context, *s3.DeleteObjectsInput, ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error)
 	s3.ListObjectsV2APIClient
 }
 
@@ -224,7 +225,7 @@ func (w *ObjectWriter) Abort() {
 func (s *Store) Put(ctx context.Context, key string, body []byte, contentType string) (ObjectInfo, error) {
 	sum := md5.Sum(body)
 	in := &s3.PutObjectInput{
-		Bucket: &s.bucket, Key: &key, Body: strings.NewReader(string(body)),
+		Bucket: &s.bucket, Key: &key, Body: bytes.NewReader(body), // no copy: a manifest of 100,000 parts is 18 MB
 		ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum[:])),
 	}
 	if contentType != "" {
@@ -289,27 +290,62 @@ type Object struct {
 // List returns every object under prefix.
 func (s *Store) List(ctx context.Context, prefix string) ([]Object, error) {
 	var objs []Object
-	p := s3.NewListObjectsV2Paginator(s.api, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("list s3://%s/%s: %w", s.bucket, prefix, err)
-		}
-		for _, o := range page.Contents {
-			objs = append(objs, Object{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size), ETag: strings.Trim(aws.ToString(o.ETag), `"`)})
-		}
+	if err := s.Walk(ctx, prefix, func(o Object) { objs = append(objs, o) }); err != nil {
+		return nil, err
 	}
 	return objs, nil
 }
 
-// Delete removes keys; a missing key is not an error.
-func (s *Store) Delete(ctx context.Context, keys ...string) error {
-	for _, k := range keys {
-		if _, err := s.api.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: aws.String(k)}); err != nil {
-			return fmt.Errorf("delete s3://%s/%s: %w", s.bucket, k, err)
+// Walk calls each with every object under prefix, in key order, one
+// listing page (1,000 objects) at a time: a caller that keeps little of
+// each object holds no more than a page of them, however many there are.
+func (s *Store) Walk(ctx context.Context, prefix string, each func(Object)) error {
+	p := s3.NewListObjectsV2Paginator(s.api, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("list s3://%s/%s: %w", s.bucket, prefix, err)
+		}
+		for _, o := range page.Contents {
+			each(Object{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size), ETag: strings.Trim(aws.ToString(o.ETag), `"`)})
 		}
 	}
 	return nil
+}
+
+// deleteBatch is the most keys one DeleteObjects request may name.
+const deleteBatch = 1000
+
+// Delete removes keys, up to 1,000 a request (an export's orphans or a
+// cancelled export's files can be tens of thousands); a missing key is
+// not an error. The SDK's retryer retries a request that fails whole. A
+// key S3 refuses inside an answer (its Errors list) does not stop the
+// other batches: Delete removes all it can, then fails naming the first
+// refused key, with S3's code as the error's API code so that
+// fault.Classify tells a refusal from a passing fault.
+func (s *Store) Delete(ctx context.Context, keys ...string) error {
+	var refused []types.Error
+	for start := 0; start < len(keys); start += deleteBatch {
+		batch := keys[start:min(start+deleteBatch, len(keys))]
+		objs := make([]types.ObjectIdentifier, len(batch))
+		for i, k := range batch {
+			objs[i] = types.ObjectIdentifier{Key: aws.String(k)}
+		}
+		// Quiet: the answer lists only the keys that were not deleted.
+		out, err := s.api.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+			Bucket: &s.bucket, Delete: &types.Delete{Objects: objs, Quiet: aws.Bool(true)},
+		})
+		if err != nil {
+			return fmt.Errorf("delete %d objects from s3://%s/ (the first %s): %w", len(batch), s.bucket, batch[0], err)
+		}
+		refused = append(refused, out.Errors...)
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	first := refused[0]
+	return fmt.Errorf("delete s3://%s/%s (%d keys not deleted): %w", s.bucket, aws.ToString(first.Key), len(refused),
+		&smithy.GenericAPIError{Code: aws.ToString(first.Code), Message: aws.ToString(first.Message)})
 }
 
 // HexMD5 is the form of the .checksum files.

@@ -206,20 +206,40 @@ func (s *Store) ListExports(ctx context.Context) ([]*export.Export, error) {
 }
 
 // ClaimFinalize implements controltable.Exports.
-func (s *Store) ClaimFinalize(ctx context.Context, id string, total int, lease time.Duration) (bool, error) {
+func (s *Store) ClaimFinalize(ctx context.Context, id string, total int, owner string, lease time.Duration) (export.FinalizeClaim, bool, error) {
 	unlock, err := s.call("ClaimFinalize")
 	if err != nil {
-		return false, err
+		return export.FinalizeClaim{}, false, err
 	}
 	defer unlock()
 	e, ok := s.exports[id]
 	now := s.now()
-	if !ok || e.SegmentsDone != total || !(e.State == export.Running || (e.State == export.Finalizing && e.FinalizeLease.Before(now))) {
-		return false, nil
+	if !ok || e.SegmentsDone != total || !(e.State == export.Running ||
+		(e.State == export.Finalizing && (e.FinalizeLease.Before(now) || e.FinalizeOwner == owner))) {
+		return export.FinalizeClaim{}, false, nil
 	}
 	e.State = export.Finalizing
-	e.FinalizeLease = now.Add(lease)
-	return true, s.after("ClaimFinalize", nil)
+	e.FinalizeLease, e.FinalizeOwner = now.Add(lease), owner
+	if e.FinalizeStart.IsZero() {
+		e.FinalizeStart = now
+	}
+	c := export.FinalizeClaim{ExportID: id, Owner: owner, Expiry: e.FinalizeLease, EndTime: e.FinalizeStart}
+	return c, true, s.after("ClaimFinalize", nil)
+}
+
+// RenewFinalize implements controltable.Exports.
+func (s *Store) RenewFinalize(ctx context.Context, c export.FinalizeClaim, lease time.Duration) error {
+	unlock, err := s.call("RenewFinalize")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	e, ok := s.exports[c.ExportID]
+	if !ok || e.State != export.Finalizing || e.FinalizeOwner != c.Owner {
+		return fmt.Errorf("renew finalize claim of export %s: %w", c.ExportID, export.ErrFinalizeLost)
+	}
+	e.FinalizeLease = s.now().Add(lease)
+	return s.after("RenewFinalize", nil)
 }
 
 func (s *Store) segment(id string, seg int) (*export.Segment, error) {

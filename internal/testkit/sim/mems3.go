@@ -22,7 +22,7 @@ import (
 // memS3 is a bucket in memory behind objstore.API, for runs too large for
 // fakes3: fakes3 is a real S3 server over HTTP and costs ~0.8 ms an
 // object, ~20 s for the big run's parts. It does what the sim's S3 calls
-// need (whole-object puts, head, get, delete, listing by prefix in pages
+// need (whole-object puts, head, get, batched deletes, listing by prefix in pages
 // of 1000), and refuses multipart uploads, which the sim never makes.
 // Scenario.FakeS3 runs on fakes3 instead, to hold the two to the same
 // result.
@@ -95,12 +95,14 @@ func (m *memS3) HeadObject(_ context.Context, in *s3.HeadObjectInput, _ ...func(
 	return &s3.HeadObjectOutput{ContentLength: aws.Int64(int64(len(b))), ETag: aws.String(etag(b))}, nil
 }
 
-func (m *memS3) DeleteObject(_ context.Context, in *s3.DeleteObjectInput, _ ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+func (m *memS3) DeleteObjects(_ context.Context, in *s3.DeleteObjectsInput, _ ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.calls["DeleteObject"]++
-	delete(m.objs, aws.ToString(in.Key))
-	return &s3.DeleteObjectOutput{}, nil
+	m.calls["DeleteObjects"]++
+	for _, o := range in.Delete.Objects {
+		delete(m.objs, aws.ToString(o.Key))
+	}
+	return &s3.DeleteObjectsOutput{}, nil
 }
 
 // ListObjectsV2 lists keys in order, 1000 a page; the continuation token

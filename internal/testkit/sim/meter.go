@@ -14,6 +14,7 @@ package sim
 //	GetExport        export row, consistent                 —
 //	SetExportState   —                                      export row; active row when terminal
 //	ClaimFinalize    —                                      export row
+//	RenewFinalize    —                                      export row
 //	ListExports      jobs index (eventual) + each export    —
 //	GetSegment       segment row, consistent                —
 //	ListSegments     every segment row, consistent Query    —
@@ -358,13 +359,23 @@ func (m *meter) ListExports(ctx context.Context) ([]*export.Export, error) {
 }
 
 // ClaimFinalize implements controltable.Store.
-func (m *meter) ClaimFinalize(ctx context.Context, id string, total int, lease time.Duration) (bool, error) {
-	ok, err := m.next.ClaimFinalize(ctx, id, total, lease)
+func (m *meter) ClaimFinalize(ctx context.Context, id string, total int, owner string, lease time.Duration) (export.FinalizeClaim, bool, error) {
+	c, ok, err := m.next.ClaimFinalize(ctx, id, total, owner, lease)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.wrote(item{kind: exportItem, export: id})
 	m.bill("ClaimFinalize", 0, writeUnits(m.exportRow(id), false))
-	return ok, err
+	return c, ok, err
+}
+
+// RenewFinalize implements controltable.Store.
+func (m *meter) RenewFinalize(ctx context.Context, c export.FinalizeClaim, lease time.Duration) error {
+	err := m.next.RenewFinalize(ctx, c, lease)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.wrote(item{kind: exportItem, export: c.ExportID})
+	m.bill("RenewFinalize", 0, writeUnits(m.exportRow(c.ExportID), false))
+	return err
 }
 
 // GetSegment implements controltable.Store.

@@ -31,6 +31,7 @@ var cases = []struct {
 	{"CompleteSegmentCountsOnce", testCompleteSegmentCountsOnce},
 	{"FailSegmentAndResetFailed", testFailSegmentAndResetFailed},
 	{"ClaimFinalizeWinsOnce", testClaimFinalizeWinsOnce},
+	{"FinalizeClaimFixesTheEndTimeAndRenews", testFinalizeClaimFixesTheEndTimeAndRenews},
 	{"FinalizeToCompleted", testFinalizeToCompleted},
 	{"SetExportStateAndActiveIndex", testSetExportStateAndActiveIndex},
 	{"CancelledSegmentRejectsWrites", testCancelledSegmentRejectsWrites},
@@ -42,6 +43,7 @@ var cases = []struct {
 	{"LostAnswer/CommitPart", testLostCommit},
 	{"LostAnswer/CommitPartAfterTheLeaseMoved", testLostCommitLeaseMoved},
 	{"LostAnswer/CompleteSegment", testLostCompletion},
+	{"LostAnswer/ClaimFinalize", testLostFinalizeClaim},
 	{"Paging", testPaging},
 	{"RestoreJobRoundTripAndLineCheckpoints", testRestoreRoundTrip},
 }
@@ -404,34 +406,87 @@ func testFailSegmentAndResetFailed(e *env) {
 func testClaimFinalizeWinsOnce(e *env) {
 	t := e.t
 	id := e.export(2, true)
-	won, err := e.store.ClaimFinalize(e.ctx, id, 2, time.Minute)
-	require.NoError(t, err)
+	_, won := e.claimFinalize(id, 2, "f1")
 	require.False(t, won, "not before every segment is done")
 
 	for seg := range 2 {
 		l := e.claim(id, seg, fmt.Sprintf("w%d", seg))
 		require.NoError(t, e.store.CompleteSegment(e.ctx, l, nil, export.Checkpoint{}))
 	}
-	won, err = e.store.ClaimFinalize(e.ctx, id, 2, time.Minute)
-	require.NoError(t, err)
+	_, won = e.claimFinalize(id, 2, "f1")
 	require.True(t, won)
 	x := e.getExport(id)
 	require.Equal(t, export.Finalizing, x.State)
 	sameTime(t, e.clock.Now().Add(time.Minute), x.FinalizeLease)
-	won, err = e.store.ClaimFinalize(e.ctx, id, 2, time.Minute)
-	require.NoError(t, err)
+	_, won = e.claimFinalize(id, 2, "f2")
 	require.False(t, won, "a live finalizer is not displaced")
 
 	// A finalizer that died is taken over once its claim expires.
 	e.clock.Advance(time.Minute + time.Second)
-	won, err = e.store.ClaimFinalize(e.ctx, id, 2, time.Minute)
-	require.NoError(t, err)
+	_, won = e.claimFinalize(id, 2, "f2")
 	require.True(t, won)
 	sameTime(t, e.clock.Now().Add(time.Minute), e.getExport(id).FinalizeLease)
 
-	won, err = e.store.ClaimFinalize(e.ctx, "no-such-export", 0, time.Minute)
-	require.NoError(t, err)
+	_, won = e.claimFinalize("no-such-export", 0, "f3")
 	require.False(t, won, "a missing export is not finalized")
+}
+
+// The first finalize claim fixes the export's end time, and the claim is
+// the finalizer's lease: renewed by its owner only, taken over only once
+// it expired, and the end time survives a takeover, so two finalizers of
+// one export write the same manifest.
+func testFinalizeClaimFixesTheEndTimeAndRenews(e *env) {
+	t := e.t
+	id := e.export(1, true)
+	l := e.claim(id, 0, "w1/a")
+	require.NoError(t, e.store.CompleteSegment(e.ctx, l, nil, export.Checkpoint{}))
+	began := e.clock.Now()
+	c1, won := e.claimFinalize(id, 1, "f1")
+	require.True(t, won)
+	require.Equal(t, id, c1.ExportID)
+	require.Equal(t, "f1", c1.Owner)
+	sameTime(t, began, c1.EndTime, "the end time is when finalizing began")
+	sameTime(t, began.Add(time.Minute), c1.Expiry)
+	x := e.getExport(id)
+	require.Equal(t, "f1", x.FinalizeOwner)
+	sameTime(t, began, x.FinalizeStart)
+
+	// The owner renews; the claim then outlives its first expiry.
+	e.clock.Advance(40 * time.Second)
+	require.NoError(t, e.store.RenewFinalize(e.ctx, c1, time.Minute))
+	sameTime(t, e.clock.Now().Add(time.Minute), e.getExport(id).FinalizeLease)
+	e.clock.Advance(40 * time.Second)
+	_, won = e.claimFinalize(id, 1, "f2")
+	require.False(t, won, "a renewed claim is not taken over")
+	require.NoError(t, LostAnswer(t, func() error { return e.store.RenewFinalize(e.ctx, c1, time.Minute) }),
+		"the retry of a renewal that applied succeeds")
+
+	// A stranger cannot renew what it does not hold.
+	stranger := c1
+	stranger.Owner = "f9"
+	require.ErrorIs(t, e.store.RenewFinalize(e.ctx, stranger, time.Minute), export.ErrFinalizeLost)
+
+	// f1 stops renewing (paused, dead): f2 takes over once the claim
+	// expired, and keeps the end time f1 fixed.
+	e.clock.Advance(time.Minute + time.Second)
+	c2, won := e.claimFinalize(id, 1, "f2")
+	require.True(t, won)
+	require.Equal(t, "f2", c2.Owner)
+	sameTime(t, began, c2.EndTime, "a takeover keeps the first end time")
+	sameTime(t, e.clock.Now().Add(time.Minute), c2.Expiry)
+	x = e.getExport(id)
+	require.Equal(t, "f2", x.FinalizeOwner)
+	sameTime(t, began, x.FinalizeStart)
+	require.ErrorIs(t, e.store.RenewFinalize(e.ctx, c1, time.Minute), export.ErrFinalizeLost, "the old owner learns it lost the claim")
+	require.NoError(t, e.store.RenewFinalize(e.ctx, c2, time.Minute))
+
+	ok, err := e.store.SetExportState(e.ctx, id, []export.State{export.Finalizing}, export.Completed, controltable.ExportUpdate{EndTime: c2.EndTime})
+	require.NoError(t, err)
+	require.True(t, ok)
+	sameTime(t, began, e.getExport(id).EndTime)
+	require.ErrorIs(t, e.store.RenewFinalize(e.ctx, c2, time.Minute), export.ErrFinalizeLost, "a COMPLETED export holds no claim")
+	_, won = e.claimFinalize(id, 1, "f2")
+	require.False(t, won)
 }
 
 func testFinalizeToCompleted(e *env) {
@@ -439,8 +494,7 @@ func testFinalizeToCompleted(e *env) {
 	id := e.export(1, true)
 	l := e.claim(id, 0, "w1/a")
 	require.NoError(t, e.store.CompleteSegment(e.ctx, l, nil, export.Checkpoint{}))
-	won, err := e.store.ClaimFinalize(e.ctx, id, 1, time.Minute)
-	require.NoError(t, err)
+	_, won := e.claimFinalize(id, 1, "f1")
 	require.True(t, won)
 
 	end := e.clock.Now().Add(3 * time.Second)
@@ -457,8 +511,7 @@ func testFinalizeToCompleted(e *env) {
 	require.Equal(t, 1, x.SegmentsDone)
 	require.NotContains(t, e.active(), id)
 
-	won, err = e.store.ClaimFinalize(e.ctx, id, 1, time.Minute)
-	require.NoError(t, err)
+	_, won = e.claimFinalize(id, 1, "f1")
 	require.False(t, won, "a COMPLETED export is never finalized again")
 }
 
@@ -729,7 +782,7 @@ func testValuesAreCopies(e *env) {
 
 // The LostAnswer cases cover the calls whose retry must be invisible to
 // the caller. Not yet covered, because the DynamoDB store answers a retry
-// differently from the first try: SetExportState, ClaimFinalize,
+// differently from the first try: SetExportState,
 // FailUnleased, RequeueExpired and ResetFailed report false (or nothing
 // reset) on the retry of a try that applied; FailSegment with final
 // reports ErrLeaseLost; FailSegment without final counts the failure
@@ -839,8 +892,7 @@ func testLostCompletion(e *env) {
 	// learns its work is done rather than lost.
 	l2 := e.claim(id, 2, "w1/c")
 	require.NoError(t, e.store.CompleteSegment(e.ctx, l2, nil, export.Checkpoint{}))
-	won, err := e.store.ClaimFinalize(e.ctx, id, 3, time.Minute)
-	require.NoError(t, err)
+	_, won := e.claimFinalize(id, 3, "f1")
 	require.True(t, won)
 	require.NoError(t, e.store.CompleteSegment(e.ctx, l2, nil, export.Checkpoint{}))
 	require.Equal(t, 3, e.getExport(id).SegmentsDone)
@@ -849,6 +901,35 @@ func testLostCompletion(e *env) {
 	stranger := l
 	stranger.Attempt = 2
 	require.ErrorIs(t, e.store.CompleteSegment(e.ctx, stranger, nil, final), export.ErrLeaseLost)
+}
+
+// A finalize claim whose answer was lost is retried by the same owner
+// (owner names are unique per claim): the retry wins the claim the first
+// try took, with the same end time, rather than finding a live claim and
+// leaving the export FINALIZING with nobody finalizing it.
+func testLostFinalizeClaim(e *env) {
+	t := e.t
+	id := e.export(1, true)
+	l := e.claim(id, 0, "w1/a")
+	require.NoError(t, e.store.CompleteSegment(e.ctx, l, nil, export.Checkpoint{}))
+	type claimed struct {
+		c   export.FinalizeClaim
+		won bool
+	}
+	began := e.clock.Now()
+	lost, retried, err := LostAnswerOf(t, func() (claimed, error) {
+		c, won, err := e.store.ClaimFinalize(e.ctx, id, 1, "f1", time.Minute)
+		e.clock.Advance(time.Second) // the retry comes a little later
+		return claimed{c, won}, err
+	})
+	require.NoError(t, err)
+	require.True(t, lost.won)
+	require.True(t, retried.won, "the retry of a claim that applied wins")
+	require.Equal(t, "f1", retried.c.Owner)
+	sameTime(t, began, retried.c.EndTime, "the same end time")
+	sameTime(t, lost.c.EndTime, retried.c.EndTime)
+	_, won := e.claimFinalize(id, 1, "f2")
+	require.False(t, won, "still exclusive")
 }
 
 // An export large enough that a store reading it back page by page must

@@ -186,6 +186,15 @@ func (e *env) claim(id string, seg int, owner string) export.Lease {
 	return l
 }
 
+// claimFinalize claims id's finalization for owner with a one-minute
+// claim and reports whether it won.
+func (e *env) claimFinalize(id string, total int, owner string) (export.FinalizeClaim, bool) {
+	e.t.Helper()
+	c, won, err := e.store.ClaimFinalize(e.ctx, id, total, owner, time.Minute)
+	require.NoError(e.t, err)
+	return c, won
+}
+
 func (e *env) active() []string {
 	e.t.Helper()
 	as, err := e.store.ListActive(e.ctx)

@@ -432,7 +432,18 @@ func (c *Consumer) run(ctx context.Context, m queue.Message, exp *export.Export,
 		c.deleteMsg(bg, m, log)
 	}
 	if d.verb == finish || d.verb == failFinal {
-		if err := c.Settler.Settle(bg, m.ExportID); err != nil {
+		// Settling after the last segment finalizes the export: it checks
+		// every part and writes the manifests, which takes as long as the
+		// export is large, not a hand-back's budget. So it gets a context
+		// of its own, detached from the work context (a drain does not
+		// cut it short; ECS scale-in protection is held until it ends).
+		// The finalizer renews its claim meanwhile and stops once it
+		// loses it; settleBudget only bounds a call that hangs.
+		const settleBudget = time.Hour
+		settleCtx, stopSettle := context.WithTimeout(context.WithoutCancel(ctx), settleBudget)
+		err := c.Settler.Settle(settleCtx, m.ExportID)
+		stopSettle()
+		if err != nil {
 			log.Error("could not settle export; a rescuer will", zap.Error(err))
 		}
 	}

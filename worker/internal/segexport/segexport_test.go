@@ -441,7 +441,7 @@ func (*failingS3) UploadPart(context.Context, *s3.UploadPartInput, ...func(*s3.O
 	return nil, errS3Down
 }
 
-func (*failingS3) DeleteObject(context.Context, *s3.DeleteObjectInput, ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+func (*failingS3) DeleteObjects(context.Context, *s3.DeleteObjectsInput, ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error) {
 	return nil, errS3Down
 }
 
@@ -493,7 +493,7 @@ func TestRejectedPartThatCannotBeDeletedIsLeftToTheFinalizer(t *testing.T) {
 
 type deleteFailsS3 struct{ discardS3 }
 
-func (*deleteFailsS3) DeleteObject(context.Context, *s3.DeleteObjectInput, ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+func (*deleteFailsS3) DeleteObjects(context.Context, *s3.DeleteObjectsInput, ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error) {
 	return nil, errS3Down
 }
 
