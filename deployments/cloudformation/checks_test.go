@@ -470,7 +470,7 @@ func TestTemplateProperties(t *testing.T) {
 	forEachRendering(t, func(t *testing.T, r rendered) {
 		for name, check := range map[string]func(rendered) []string{
 			"encryption": checkEncryption, "bucket access": checkBucketAccess,
-			"TLS only": checkTLSOnly, "lifecycle": checkLifecycle,
+			"TLS only": checkTLSOnly, "object encryption": checkObjectEncryption, "lifecycle": checkLifecycle,
 			"IAM wildcards": checkIAMWildcards, "autoscaling": checkAutoscaling,
 			"alarms": checkAlarms, "fleet state": checkFleetState, "worker task": checkWorkerTask,
 		} {
