@@ -80,6 +80,19 @@ func TestChecksCatchRemovedSafeguards(t *testing.T) {
 		}, func(r rendered) []string {
 			return checkTaskRoleScope(r, map[string]any{"ExportPrefixRoot": "exports", "SourceTableNames": "orders,customers"})
 		}, "outside the export prefix"},
+		{"coordinator may list the whole bucket", func(r rendered) {
+			// What the coordinator once had, for HeadBucket: a listing that
+			// names no prefix passes ...IfExists.
+			st := statementBySid(r, "CoordinatorTaskRole", "ListExportPrefix")
+			st["Condition"] = map[string]any{"StringLikeIfExists": map[string]any{"s3:prefix": "exports/*"}}
+		}, func(r rendered) []string {
+			return checkTaskRoleScope(r, map[string]any{"ExportPrefixRoot": "exports", "SourceTableNames": "orders,customers"})
+		}, "CoordinatorTaskRole: s3:ListBucket not limited to the export prefix: a listing with no prefix (the whole bucket) is allowed=true"},
+		{"worker listing without a condition", func(r rendered) {
+			delete(statementBySid(r, "WorkerTaskRole", "ListExportPrefix"), "Condition")
+		}, func(r rendered) []string {
+			return checkTaskRoleScope(r, map[string]any{"ExportPrefixRoot": "exports", "SourceTableNames": "orders,customers"})
+		}, `WorkerTaskRole: s3:ListBucket not limited to the export prefix: a listing with prefix "other/" is allowed=true`},
 		{"scaling policy detached", func(r rendered) {
 			s := "Ref(SomethingElse)"
 			r.GetAllApplicationAutoScalingScalingPolicyResources()["ScaleFromZeroPolicy"].ScalingTargetId = &s
