@@ -109,6 +109,12 @@ type Segments interface {
 	// one transaction, extending the lease. It touches only the segment's
 	// own rows: a cancelled export fences it through the segment's state.
 	CommitPart(ctx context.Context, l export.Lease, p export.Part, cp export.Checkpoint, lease time.Duration) error
+	// Checkpoint records cp with no part, extending the lease: the cursor
+	// of pages that held nothing to write (a filter matched none of their
+	// items), so a new attempt does not scan them again. Like CommitPart
+	// it touches only the segment's row: the lease fences it, and a
+	// cancelled export fences it through the segment's state.
+	Checkpoint(ctx context.Context, l export.Lease, cp export.Checkpoint, lease time.Duration) error
 	// CompleteSegment marks the segment DONE with its final totals (and
 	// final part, if any) and adds them to the export's counters,
 	// atomically: a segment is counted once however often it is retried.

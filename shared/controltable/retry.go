@@ -108,6 +108,10 @@ func (r *retrying) CommitPart(ctx context.Context, l export.Lease, p export.Part
 	return r.do(ctx, func(ctx context.Context) error { return r.s.CommitPart(ctx, l, p, cp, lease) })
 }
 
+func (r *retrying) Checkpoint(ctx context.Context, l export.Lease, cp export.Checkpoint, lease time.Duration) error {
+	return r.do(ctx, func(ctx context.Context) error { return r.s.Checkpoint(ctx, l, cp, lease) })
+}
+
 func (r *retrying) CompleteSegment(ctx context.Context, l export.Lease, last *export.Part, cp export.Checkpoint) error {
 	return r.do(ctx, func(ctx context.Context) error { return r.s.CompleteSegment(ctx, l, last, cp) })
 }
