@@ -152,3 +152,13 @@ func (r *retrying) ListActive(ctx context.Context) (ids []ActiveExport, err erro
 func (r *retrying) Forget(ctx context.Context, id string) error {
 	return r.do(ctx, func(ctx context.Context) error { return r.s.Forget(ctx, id) })
 }
+
+func (r *retrying) ExtendRetention(ctx context.Context, id string, seen, until time.Time) (ok bool, err error) {
+	err = r.do(ctx, func(ctx context.Context) (err error) { ok, err = r.s.ExtendRetention(ctx, id, seen, until); return })
+	return
+}
+
+func (r *retrying) RetainedUntil(ctx context.Context, id string) (t time.Time, err error) {
+	err = r.do(ctx, func(ctx context.Context) (err error) { t, err = r.s.RetainedUntil(ctx, id); return })
+	return
+}

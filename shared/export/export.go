@@ -108,6 +108,11 @@ type Export struct {
 	LastError          string
 	FinalizeLease      time.Time // who finalizes: expiry of the finalizer's claim
 	ManifestSummaryKey string
+	// ExpiresAt is when the control table's TTL may delete the export's
+	// rows: the earliest of their expiries, the export row's own (every
+	// other row is stamped with it or later). Set by the store; see
+	// RetentionDue.
+	ExpiresAt time.Time
 
 	// What the export reads and how it writes, chosen once by the
 	// coordinator and applied by every worker. Zero values are the

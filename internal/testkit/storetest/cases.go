@@ -43,6 +43,7 @@ var cases = []struct {
 	{"LostAnswer/CommitPartAfterTheLeaseMoved", testLostCommitLeaseMoved},
 	{"LostAnswer/CompleteSegment", testLostCompletion},
 	{"CheckpointWithoutAPart", testCheckpointWithoutAPart},
+	{"ExtendRetentionOfEveryRow", testExtendRetention},
 	{"Paging", testPaging},
 	{"RestoreJobRoundTripAndLineCheckpoints", testRestoreRoundTrip},
 }
@@ -170,6 +171,8 @@ func testExportRoundTrip(e *env) {
 	want := *x
 	want.State = export.Pending
 	want.StartTime = got.StartTime
+	sameTime(t, e.clock.Now().Add(controltable.Retention).Truncate(time.Second), got.ExpiresAt, "rows expire Retention after they are written")
+	want.ExpiresAt = got.ExpiresAt
 	require.Equal(t, want, *got)
 }
 
