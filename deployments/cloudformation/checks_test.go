@@ -236,14 +236,7 @@ func checkTaskRoleScope(r rendered, params map[string]any) []string {
 						}
 					case a == "s3:ListBucket":
 						cond, _ := st["Condition"].(map[string]any)
-						like, _ := cond["StringLike"].(map[string]any)
-						if name == "CoordinatorTaskRole" {
-							// HeadBucket carries no prefix; see the template.
-							like, _ = cond["StringLikeIfExists"].(map[string]any)
-						}
-						if like["s3:prefix"] != strings.TrimPrefix(prefix, "/") {
-							p = append(p, fmt.Sprintf("%s: s3:ListBucket not limited to the export prefix", name))
-						}
+						p = append(p, checkListScope(name, cond, strings.TrimSuffix(strings.TrimPrefix(prefix, "/"), "*"))...)
 					case strings.HasPrefix(a, "s3:"):
 						for _, x := range res {
 							if !strings.HasSuffix(x, prefix) {
@@ -269,6 +262,42 @@ func checkTaskRoleScope(r rendered, params map[string]any) []string {
 	}
 	return p
 }
+
+// checkListScope asks a ListBucket grant's condition what it allows: only
+// listings that name a prefix under root ("exports/"). A listing without a
+// prefix lists the whole bucket, which an ...IfExists operator would let
+// through.
+func checkListScope(role string, cond map[string]any, root string) []string {
+	var p []string
+	for _, c := range []struct {
+		prefix  *string
+		allowed bool
+	}{
+		{nil, false},
+		{ptr(""), false},
+		{ptr(root + "orders/dt=2024-01-01/AWSDynamoDB/e1/data/"), true},
+		{ptr(root + "orders/dt=2024-01-01/AWSDynamoDB/e1/"), true},
+		{ptr("other/"), false},
+		{ptr(strings.TrimSuffix(root, "/") + "-other/"), false},
+	} {
+		keys := map[string]string{}
+		what := "no prefix (the whole bucket)"
+		if c.prefix != nil {
+			keys["s3:prefix"] = *c.prefix
+			what = fmt.Sprintf("prefix %q", *c.prefix)
+		}
+		holds, err := conditionHolds(cond, keys)
+		switch {
+		case err != nil:
+			p = append(p, fmt.Sprintf("%s: s3:ListBucket: %v", role, err))
+		case holds != c.allowed:
+			p = append(p, fmt.Sprintf("%s: s3:ListBucket not limited to the export prefix: a listing with %s is allowed=%v, want %v", role, what, holds, c.allowed))
+		}
+	}
+	return p
+}
+
+func ptr[T any](v T) *T { return &v }
 
 func checkAutoscaling(r rendered) []string {
 	var p []string
@@ -470,7 +499,7 @@ func TestTemplateProperties(t *testing.T) {
 	forEachRendering(t, func(t *testing.T, r rendered) {
 		for name, check := range map[string]func(rendered) []string{
 			"encryption": checkEncryption, "bucket access": checkBucketAccess,
-			"TLS only": checkTLSOnly, "lifecycle": checkLifecycle,
+			"TLS only": checkTLSOnly, "object encryption": checkObjectEncryption, "lifecycle": checkLifecycle,
 			"IAM wildcards": checkIAMWildcards, "autoscaling": checkAutoscaling,
 			"alarms": checkAlarms, "fleet state": checkFleetState, "worker task": checkWorkerTask,
 		} {

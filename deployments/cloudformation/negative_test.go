@@ -1,6 +1,7 @@
 package cloudformation_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -45,6 +46,23 @@ func TestChecksCatchRemovedSafeguards(t *testing.T) {
 			}
 			doc["Statement"] = kept
 		}, checkTLSOnly, "SecureTransport"},
+		{"aws:kms without a key id allowed", func(r rendered) {
+			dropStatement(r, "ExportBucketPolicy", "DenyKmsWithoutKey")
+		}, checkObjectEncryption, "aws:kms naming no key (S3 would use aws/s3) is not denied"},
+		{"key-id Null check inverted", func(r rendered) {
+			st := statementBySid(r, "ExportBucketPolicy", "DenyKmsWithoutKey")
+			st["Condition"].(map[string]any)["Null"] = map[string]any{"s3:x-amz-server-side-encryption-aws-kms-key-id": "false"}
+		}, checkObjectEncryption, "aws:kms naming no key (S3 would use aws/s3) is not denied"},
+		{"encryption deny with IfExists", func(r rendered) {
+			// The statement as it once was: an absent header makes
+			// ...IfExists true, so a PUT relying on default encryption is
+			// refused.
+			st := statementBySid(r, "ExportBucketPolicy", "DenyOtherEncryption")
+			st["Condition"] = map[string]any{"StringNotEqualsIfExists": map[string]any{"s3:x-amz-server-side-encryption": "aws:kms"}}
+		}, checkObjectEncryption, "no SSE headers (default encryption; every UploadPart) is denied"},
+		{"another KMS key allowed", func(r rendered) {
+			dropStatement(r, "ExportBucketPolicy", "DenyOtherKmsKey")
+		}, checkObjectEncryption, "aws:kms naming another key is not denied"},
 		{"lifecycle removed", func(r rendered) {
 			r.GetAllS3BucketResources()["ExportBucket"].LifecycleConfiguration = nil
 		}, checkLifecycle, "GLACIER_IR"},
@@ -62,6 +80,19 @@ func TestChecksCatchRemovedSafeguards(t *testing.T) {
 		}, func(r rendered) []string {
 			return checkTaskRoleScope(r, map[string]any{"ExportPrefixRoot": "exports", "SourceTableNames": "orders,customers"})
 		}, "outside the export prefix"},
+		{"coordinator may list the whole bucket", func(r rendered) {
+			// What the coordinator once had, for HeadBucket: a listing that
+			// names no prefix passes ...IfExists.
+			st := statementBySid(r, "CoordinatorTaskRole", "ListExportPrefix")
+			st["Condition"] = map[string]any{"StringLikeIfExists": map[string]any{"s3:prefix": "exports/*"}}
+		}, func(r rendered) []string {
+			return checkTaskRoleScope(r, map[string]any{"ExportPrefixRoot": "exports", "SourceTableNames": "orders,customers"})
+		}, "CoordinatorTaskRole: s3:ListBucket not limited to the export prefix: a listing with no prefix (the whole bucket) is allowed=true"},
+		{"worker listing without a condition", func(r rendered) {
+			delete(statementBySid(r, "WorkerTaskRole", "ListExportPrefix"), "Condition")
+		}, func(r rendered) []string {
+			return checkTaskRoleScope(r, map[string]any{"ExportPrefixRoot": "exports", "SourceTableNames": "orders,customers"})
+		}, `WorkerTaskRole: s3:ListBucket not limited to the export prefix: a listing with prefix "other/" is allowed=true`},
 		{"scaling policy detached", func(r rendered) {
 			s := "Ref(SomethingElse)"
 			r.GetAllApplicationAutoScalingScalingPolicyResources()["ScaleFromZeroPolicy"].ScalingTargetId = &s
@@ -87,6 +118,29 @@ func TestChecksCatchRemovedSafeguards(t *testing.T) {
 			}
 		})
 	}
+}
+
+// statementBySid returns the statement of owner's policy named sid, for
+// a test to change in place.
+func statementBySid(r rendered, owner, sid string) map[string]any {
+	for _, st := range statements(policyDocs(r)[owner]) {
+		if st["Sid"] == sid {
+			return st
+		}
+	}
+	panic(fmt.Sprintf("%s has no statement %s", owner, sid))
+}
+
+// dropStatement removes the statement named sid from a bucket policy.
+func dropStatement(r rendered, policy, sid string) {
+	doc := r.GetAllS3BucketPolicyResources()[policy].PolicyDocument.(map[string]any)
+	var kept []any
+	for _, st := range doc["Statement"].([]any) {
+		if st.(map[string]any)["Sid"] != sid {
+			kept = append(kept, st)
+		}
+	}
+	doc["Statement"] = kept
 }
 
 func TestRefCheckCatchesDanglingReference(t *testing.T) {

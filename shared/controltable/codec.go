@@ -46,6 +46,14 @@ func fromMS(v int64) time.Time {
 	return time.UnixMilli(v).UTC()
 }
 
+// fromUnix reads a TTL attribute (seconds since the epoch).
+func fromUnix(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(v, 0).UTC()
+}
+
 func num(v int64) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
 }
@@ -150,7 +158,7 @@ func (r *exportRow) toExport() *export.Export {
 		PartSizeBytes: r.PartSizeBytes, BilledSizeBytes: r.BilledSizeBytes, EstimatedItems: r.EstimatedItems,
 		SegmentsDone: r.SegmentsDone, SegmentsFailed: r.SegmentsFailed,
 		ItemCount: r.ItemCount, Bytes: r.Bytes, Parts: r.Parts, LastError: r.LastError,
-		FinalizeLease: fromMS(r.FinalizeLease), ManifestSummaryKey: r.ManifestSummaryKey,
+		FinalizeLease: fromMS(r.FinalizeLease), ManifestSummaryKey: r.ManifestSummaryKey, ExpiresAt: fromUnix(r.ExpiresAt),
 		FinalizeOwner: r.FinalizeOwner, FinalizeStart: fromMS(r.FinalizeStart),
 		Format: datafile.Format(r.Format), Compression: datafile.Compression(r.Compression),
 		FilterExpression: r.FilterExpression, ProjectionExpression: r.ProjectionExpression,

@@ -118,6 +118,12 @@ type Segments interface {
 	// one transaction, extending the lease. It touches only the segment's
 	// own rows: a cancelled export fences it through the segment's state.
 	CommitPart(ctx context.Context, l export.Lease, p export.Part, cp export.Checkpoint, lease time.Duration) error
+	// Checkpoint records cp with no part, extending the lease: the cursor
+	// of pages that held nothing to write (a filter matched none of their
+	// items), so a new attempt does not scan them again. Like CommitPart
+	// it touches only the segment's row: the lease fences it, and a
+	// cancelled export fences it through the segment's state.
+	Checkpoint(ctx context.Context, l export.Lease, cp export.Checkpoint, lease time.Duration) error
 	// CompleteSegment marks the segment DONE with its final totals (and
 	// final part, if any) and adds them to the export's counters,
 	// atomically: a segment is counted once however often it is retried.
@@ -176,6 +182,25 @@ type History interface {
 	ListSamples(ctx context.Context, exportID string) ([]export.Sample, error)
 }
 
+// Retainer keeps the rows of an export that is still being worked on
+// from expiring (see Retention).
+type Retainer interface {
+	// ExtendRetention stamps every row of the export (its own, its
+	// segments, parts and samples, and its rows in the jobs and active
+	// indexes) to expire at until, its own row last, so that row's
+	// expiry stays the earliest (export.Export.ExpiresAt); no row is made
+	// to expire sooner than it would. It acts only if the export row still
+	// expires at seen (the caller's read) and no other process is already
+	// doing it: the first caller claims the work for RetentionClaim, so a
+	// fleet of rescuers re-stamps an export once. It reports whether this
+	// call did it (a retry of a try that did reports true). until is the
+	// caller's, fixed across retries, and kept to the second.
+	ExtendRetention(ctx context.Context, exportID string, seen, until time.Time) (bool, error)
+	// RetainedUntil is the earliest expiry among the export's rows. It
+	// reads all of them: for checks and operators, not for every pass.
+	RetainedUntil(ctx context.Context, exportID string) (time.Time, error)
+}
+
 // Store is the whole control table.
 type Store interface {
 	Exports
@@ -183,12 +208,19 @@ type Store interface {
 	Parts
 	Active
 	History
+	Retainer
 }
 
 // Retention is how long control rows live after they are written; DynamoDB
 // TTL deletes them afterwards (attribute expiresAt). An export's files in S3
-// are not affected.
+// are not affected. The rows of an export still active are re-stamped
+// before they expire (Retainer).
 const Retention = 90 * 24 * time.Hour
+
+// RetentionClaim is how long one process has to re-stamp an export's rows
+// before another may take the work over. Re-stamping writes each row once
+// (thousands of parts and samples for a long export): minutes, not hours.
+const RetentionClaim = time.Hour
 
 // CommitToken names one logical commit of a lease (what: "part" or
 // "complete", n: its part number), for idempotency across retries: at most

@@ -115,6 +115,10 @@ func (r *retrying) CommitPart(ctx context.Context, l export.Lease, p export.Part
 	return r.do(ctx, func(ctx context.Context) error { return r.s.CommitPart(ctx, l, p, cp, lease) })
 }
 
+func (r *retrying) Checkpoint(ctx context.Context, l export.Lease, cp export.Checkpoint, lease time.Duration) error {
+	return r.do(ctx, func(ctx context.Context) error { return r.s.Checkpoint(ctx, l, cp, lease) })
+}
+
 func (r *retrying) CompleteSegment(ctx context.Context, l export.Lease, last *export.Part, cp export.Checkpoint) error {
 	return r.do(ctx, func(ctx context.Context) error { return r.s.CompleteSegment(ctx, l, last, cp) })
 }
@@ -154,4 +158,14 @@ func (r *retrying) ListActive(ctx context.Context) (ids []ActiveExport, err erro
 
 func (r *retrying) Forget(ctx context.Context, id string) error {
 	return r.do(ctx, func(ctx context.Context) error { return r.s.Forget(ctx, id) })
+}
+
+func (r *retrying) ExtendRetention(ctx context.Context, id string, seen, until time.Time) (ok bool, err error) {
+	err = r.do(ctx, func(ctx context.Context) (err error) { ok, err = r.s.ExtendRetention(ctx, id, seen, until); return })
+	return
+}
+
+func (r *retrying) RetainedUntil(ctx context.Context, id string) (t time.Time, err error) {
+	err = r.do(ctx, func(ctx context.Context) (err error) { t, err = r.s.RetainedUntil(ctx, id); return })
+	return
 }

@@ -110,6 +110,11 @@ type Export struct {
 	FinalizeOwner      string    // the finalizer's claim: its owner (see FinalizeClaim)
 	FinalizeStart      time.Time // when the first finalize claim was taken: the end time in the manifest
 	ManifestSummaryKey string
+	// ExpiresAt is when the control table's TTL may delete the export's
+	// rows: the earliest of their expiries, the export row's own (every
+	// other row is stamped with it or later). Set by the store; see
+	// RetentionDue.
+	ExpiresAt time.Time
 
 	// What the export reads and how it writes, chosen once by the
 	// coordinator and applied by every worker. Zero values are the

@@ -423,6 +423,10 @@ func (l *Lifecycle) Rescue(ctx context.Context, exportID string, grace time.Dura
 		}
 		return rep, l.Store.Forget(ctx, exportID)
 	}
+	// An export running longer than half the rows' retention keeps them.
+	if _, err := l.RetainRows(ctx, e); err != nil {
+		return rep, err
+	}
 	if e.State == export.Pending && l.now().Sub(e.StartTime) > 2*grace {
 		// The coordinator that recorded it died before it finished
 		// enqueueing: finish its start (duplicate messages are harmless).

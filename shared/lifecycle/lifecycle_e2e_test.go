@@ -388,8 +388,8 @@ func TestLocalStackRescueParksANeverClaimedSegment(t *testing.T) {
 
 // rescue runs one Rescue pass, sweeping dlq when it is not nil.
 func (e *env) rescue(id string, grace time.Duration, dlq *queue.Queue) (lifecycle.RescueReport, error) {
-	l := *e.life
-	l.DLQ = nil
+	l := &lifecycle.Lifecycle{Store: e.life.Store, Buckets: e.life.Buckets, Queue: e.life.Queue, Log: e.life.Log,
+		Clock: e.life.Clock, MaxAttempts: e.life.MaxAttempts}
 	if dlq != nil {
 		l.DLQ = dlq
 	}

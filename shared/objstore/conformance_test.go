@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ddbfleet/ddbfleet/shared/fault"
 	"github.com/ddbfleet/ddbfleet/shared/objstore"
 )
 
@@ -326,6 +327,22 @@ func runConformance(t *testing.T, newTarget func(t *testing.T) (*s3.Client, stri
 		require.NoError(t, err)
 		require.Len(t, objs, 1, "every key named is deleted, and nothing else")
 		require.Equal(t, "exp/manifest-files.json", objs[0].Key)
+	})
+
+	t.Run("ReachAnExistingBucketOnly", func(t *testing.T) {
+		client, bucket := newTarget(t)
+		ctx := context.Background()
+		st := objstore.New(client, bucket, opts)
+		require.NoError(t, st.Reach(ctx, "exports/t/AWSDynamoDB/e1/"), "an empty prefix of an existing bucket is reachable")
+		for i := range 3 {
+			_, err := st.Put(ctx, fmt.Sprintf("exports/t/AWSDynamoDB/e1/data/%d", i), []byte("x"), "")
+			require.NoError(t, err)
+		}
+		require.NoError(t, st.Reach(ctx, "exports/t/AWSDynamoDB/e1/"))
+		err := objstore.New(client, bucket+"-missing", opts).Reach(ctx, "exports/")
+		require.Error(t, err)
+		require.Equal(t, fault.KindPermanent, fault.Classify(err), "a missing bucket is not worth retrying: %v", err)
+		require.Contains(t, err.Error(), bucket+"-missing")
 	})
 }
 

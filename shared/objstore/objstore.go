@@ -296,6 +296,19 @@ func (s *Store) List(ctx context.Context, prefix string) ([]Object, error) {
 	return objs, nil
 }
 
+// Reach checks that the bucket exists and that prefix may be listed, with
+// one listing of at most one key. It asks for no more than the fleet's
+// other calls need: HeadBucket would do the same, but S3 authorises it as
+// a ListBucket naming no prefix, a listing of the whole bucket that a
+// role confined to the export prefix must not have.
+func (s *Store) Reach(ctx context.Context, prefix string) error {
+	_, err := s.api.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix, MaxKeys: aws.Int32(1)})
+	if err != nil {
+		return fmt.Errorf("list s3://%s/%s: %w", s.bucket, prefix, err)
+	}
+	return nil
+}
+
 // Walk calls each with every object under prefix, in key order, one
 // listing page (1,000 objects) at a time: a caller that keeps little of
 // each object holds no more than a page of them, however many there are.

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/urfave/cli/v2"
 	"go.uber.org/zap"
 
@@ -215,15 +214,17 @@ func parseInitArgs(c *cli.Context) (maxReceive int, visibility time.Duration, er
 	return maxReceive, visibility, nil
 }
 
-// checkBucket refuses an export to a bucket that does not exist or cannot
-// be reached, before anything is written.
-func (e *env) checkBucket(ctx context.Context, bucket string) error {
-	_, err := e.clients.S3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &bucket})
+// checkBucket refuses a job on a bucket that does not exist or cannot be
+// reached, before anything is written. It lists the job's own prefix
+// rather than asking for the bucket (HeadBucket): the stack lets the
+// coordinator list only below the export prefix.
+func (e *env) checkBucket(ctx context.Context, bucket, prefix string) error {
+	err := e.bucket(bucket).Reach(ctx, prefix)
 	if err == nil {
 		return nil
 	}
 	if fault.Classify(err) == fault.KindPermanent {
-		return fault.Invalidf("bucket %q not found or not accessible: %v", bucket, err)
+		return fault.Invalidf("bucket %q not found or not accessible (listing %q): %v", bucket, prefix, err)
 	}
 	return fmt.Errorf("check bucket %q: %w", bucket, err)
 }

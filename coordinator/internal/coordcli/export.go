@@ -82,7 +82,13 @@ func runExport(c *cli.Context) error {
 	if err != nil {
 		return fleetcli.Failed(err)
 	}
-	if err := e.checkBucket(ctx, args.bucket); err != nil {
+	now := time.Now().UTC()
+	id, _ := plan.ExportID(args.exportID, now)
+	prefix, err := plan.Prefix(args.prefixTmpl, args.table, id, now)
+	if err != nil {
+		return err
+	}
+	if err := e.checkBucket(ctx, args.bucket, (&export.Export{ExportID: id, Prefix: prefix}).Root()); err != nil {
 		return err
 	}
 	life, err := e.lifecycle(ctx)
@@ -94,12 +100,6 @@ func runExport(c *cli.Context) error {
 		return err
 	}
 	segments, err := plan.Segments(args.segments, aws.ToInt64(td.TableSizeBytes), c.Int("fleet-slots"))
-	if err != nil {
-		return err
-	}
-	now := time.Now().UTC()
-	id, _ := plan.ExportID(args.exportID, now)
-	prefix, err := plan.Prefix(args.prefixTmpl, args.table, id, now)
 	if err != nil {
 		return err
 	}

@@ -233,7 +233,7 @@ func runRestore(c *cli.Context) error {
 		return err
 	}
 	ctx := c.Context
-	if err := e.checkBucket(ctx, bucket); err != nil {
+	if err := e.checkBucket(ctx, bucket, root); err != nil {
 		return err
 	}
 	obj := e.bucket(bucket)

@@ -37,6 +37,7 @@ type Store struct {
 	samples  map[string]map[int64]export.Sample // by export, by minute
 	tokens   map[string]time.Time               // commits applied, by idempotency token
 	calls    map[string]int
+	expiry   expiries // TTL of each row (retention.go)
 
 	// Fault, if set, is asked before each call (after=false) and after a
 	// call applied (after=true); a non-nil error is returned instead of
@@ -138,6 +139,7 @@ func (s *Store) CreateExport(ctx context.Context, e *export.Export) error {
 	s.segments[e.ExportID] = segs
 	s.parts[e.ExportID] = map[[2]int]export.Part{}
 	s.active[e.ExportID] = &controltable.ActiveExport{ExportID: e.ExportID}
+	s.stampCreated(x)
 	return s.after("CreateExport", nil)
 }
 
@@ -372,7 +374,10 @@ func (s *Store) CancelSegment(ctx context.Context, id string, seg int) (bool, er
 	return true, s.after("CancelSegment", nil)
 }
 
-func (s *Store) putPart(id string, p export.Part) { s.parts[id][[2]int{p.Segment, p.Part}] = p }
+func (s *Store) putPart(id string, p export.Part) {
+	s.parts[id][[2]int{p.Segment, p.Part}] = p
+	s.stampPart(id, p)
+}
 
 func (s *Store) checkpoint(x *export.Segment, cp export.Checkpoint) {
 	x.NextPart, x.ItemCount, x.Bytes, x.Pages = cp.NextPart, cp.ItemCount, cp.Bytes, cp.Pages
@@ -517,6 +522,7 @@ func (s *Store) ResetFailed(ctx context.Context, id string) ([]int, error) {
 		if s.active[id] == nil {
 			s.active[id] = &controltable.ActiveExport{ExportID: id}
 		}
+		s.stampActive(id)
 	}
 	return reset, s.after("ResetFailed", nil)
 }
@@ -625,6 +631,7 @@ func (s *Store) RecordSample(ctx context.Context, id string, smp export.Sample) 
 	if _, ok := s.samples[id][minute]; !ok {
 		smp.At = smp.At.Truncate(time.Millisecond)
 		s.samples[id][minute] = smp
+		s.stampSample(id, minute)
 	}
 	return s.after("RecordSample", nil)
 }

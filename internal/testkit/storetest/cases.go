@@ -44,6 +44,8 @@ var cases = []struct {
 	{"LostAnswer/CommitPartAfterTheLeaseMoved", testLostCommitLeaseMoved},
 	{"LostAnswer/CompleteSegment", testLostCompletion},
 	{"LostAnswer/ClaimFinalize", testLostFinalizeClaim},
+	{"CheckpointWithoutAPart", testCheckpointWithoutAPart},
+	{"ExtendRetentionOfEveryRow", testExtendRetention},
 	{"Paging", testPaging},
 	{"RestoreJobRoundTripAndLineCheckpoints", testRestoreRoundTrip},
 }
@@ -171,6 +173,8 @@ func testExportRoundTrip(e *env) {
 	want := *x
 	want.State = export.Pending
 	want.StartTime = got.StartTime
+	sameTime(t, e.clock.Now().Add(controltable.Retention).Truncate(time.Second), got.ExpiresAt, "rows expire Retention after they are written")
+	want.ExpiresAt = got.ExpiresAt
 	require.Equal(t, want, *got)
 }
 
@@ -232,6 +236,7 @@ func testClaimLeaseAndFencing(e *env) {
 	}{
 		{"Heartbeat", e.heartbeat(l1, export.Progress{})},
 		{"CommitPart", e.store.CommitPart(e.ctx, l1, part(l1, 1, 5), export.Checkpoint{Cursor: cursor("zombie"), NextPart: 2, ItemCount: 105}, lease)},
+		{"Checkpoint", e.store.Checkpoint(e.ctx, l1, export.Checkpoint{Cursor: cursor("zombie"), NextPart: 1, ItemCount: 100, Pages: 9}, lease)},
 		{"CompleteSegment", e.store.CompleteSegment(e.ctx, l1, nil, export.Checkpoint{NextPart: 1, ItemCount: 100})},
 		{"ReleaseSegment", e.store.ReleaseSegment(e.ctx, l1, "drain")},
 		{"FailSegment", e.store.FailSegment(e.ctx, l1, "boom", false)},
@@ -575,6 +580,8 @@ func testCancelledSegmentRejectsWrites(e *env) {
 	require.ErrorIs(t, e.heartbeat(l, export.Progress{}), export.ErrLeaseLost, "the holder of a cancelled segment stops at its next heartbeat")
 	err = e.store.CommitPart(e.ctx, l, part(l, 0, 5), export.Checkpoint{Cursor: cursor("k5"), NextPart: 1, ItemCount: 5}, lease)
 	require.ErrorIs(t, err, export.ErrLeaseLost, "a cancelled segment takes no more parts")
+	err = e.store.Checkpoint(e.ctx, l, export.Checkpoint{Cursor: cursor("k9"), Pages: 9}, lease)
+	require.ErrorIs(t, err, export.ErrLeaseLost, "nor cursors")
 	err = e.store.CompleteSegment(e.ctx, l, nil, export.Checkpoint{})
 	require.ErrorIs(t, err, export.ErrLeaseLost, "nor completions")
 	require.Empty(t, e.listParts(id))

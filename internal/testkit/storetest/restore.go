@@ -28,6 +28,7 @@ func testRestoreRoundTrip(e *env) {
 	want := *x
 	want.State = export.Pending
 	want.StartTime = got.StartTime
+	want.ExpiresAt = got.ExpiresAt // testExportRoundTrip checks it
 	require.Equal(t, want, *got)
 
 	_, l, err := e.store.ClaimSegment(e.ctx, x.ExportID, 1, "w1/a", lease)

@@ -289,8 +289,7 @@ func TestLoopStopsWritingAtItsLeaseDeadlineWhenHeartbeatsFail(t *testing.T) {
 	var first atomic.Bool
 	first.Store(true)
 	endings := make(chan ended, 1)
-	var l *loop
-	l = newLoop(t, func(ctx context.Context, job segexport.Job) error {
+	l := newLoop(t, func(ctx context.Context, job segexport.Job) error {
 		if !first.CompareAndSwap(true, false) {
 			return nil // the next attempt, after the lease expired
 		}

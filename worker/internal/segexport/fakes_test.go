@@ -170,9 +170,9 @@ type committer struct {
 	done    bool
 	calls   int
 	events  *eventLog
-	// failCall, if set, decides each call's fate (call counts CommitPart
-	// and CompleteSegment from 1): an error to return, and whether the
-	// write lands anyway.
+	// failCall, if set, decides each call's fate (call counts CommitPart,
+	// Checkpoint and CompleteSegment from 1): an error to return, and
+	// whether the write lands anyway.
 	failCall func(ctx context.Context, call int) (err error, apply bool)
 }
 
@@ -223,7 +223,9 @@ func (c *committer) apply(ctx context.Context, l export.Lease, p *export.Part, c
 		c.seg.Cursor, c.seg.NextPart, c.seg.ItemCount, c.seg.Bytes, c.seg.Pages = cp.Cursor, cp.NextPart, cp.ItemCount, cp.Bytes, cp.Pages
 		c.commits = append(c.commits, cp)
 		c.done = final
-		if c.events != nil {
+		if c.events != nil && p == nil && !final {
+			c.events.add("checkpoint")
+		} else if c.events != nil {
 			c.events.add(fmt.Sprintf("commit %d", cp.NextPart-1))
 		}
 	}
@@ -242,6 +244,10 @@ func (c *committer) GetPart(_ context.Context, _ string, _, part int) (*export.P
 
 func (c *committer) CommitPart(ctx context.Context, l export.Lease, p export.Part, cp export.Checkpoint, _ time.Duration) error {
 	return c.apply(ctx, l, &p, cp, false)
+}
+
+func (c *committer) Checkpoint(ctx context.Context, l export.Lease, cp export.Checkpoint, _ time.Duration) error {
+	return c.apply(ctx, l, nil, cp, false)
 }
 
 func (c *committer) CompleteSegment(ctx context.Context, l export.Lease, last *export.Part, cp export.Checkpoint) error {
@@ -458,9 +464,10 @@ func (f *fixture) resume() segexport.Job {
 	return segexport.Job{Export: f.exp, Segment: seg, Lease: lease, Pacer: f.pacer}
 }
 
-// requireExactlyOnce checks the committed parts hold the segment's items,
-// each once, in scan order, with part numbers 0…n-1 and every checkpoint
-// cursor naming the last item of the part committed with it.
+// requireExactlyOnce checks the committed parts hold the segment's items
+// (those the filter keeps, if any), each once, in scan order, with part
+// numbers 0…n-1 and every checkpoint cursor past exactly the items
+// committed before it.
 func (f *fixture) requireExactlyOnce(t *testing.T) {
 	t.Helper()
 	require.True(t, f.commit.isDone(), "segment not completed")
@@ -468,29 +475,45 @@ func (f *fixture) requireExactlyOnce(t *testing.T) {
 	for i, p := range parts {
 		require.Equal(t, i, p.Part, "part numbers must be contiguous")
 	}
-	got := f.s3.items(t, parts)
-	require.Equal(t, len(f.source), len(got), "items exported")
-	for i := range got {
-		require.Equal(t, pkOf(f.source[i]), pkOf(got[i]), "item %d", i)
+	var want []map[string]types.AttributeValue
+	for _, it := range f.source {
+		if f.scan.filter == nil || f.scan.filter(it) {
+			want = append(want, it)
+		}
 	}
-	require.Equal(t, f.source, got)
+	got := f.s3.items(t, parts)
+	require.Equal(t, len(want), len(got), "items exported")
+	for i := range got {
+		require.Equal(t, pkOf(want[i]), pkOf(got[i]), "item %d", i)
+	}
+	require.Equal(t, want, got)
 	f.requireCursorsMatchParts(t)
 }
 
-// requireCursorsMatchParts: a checkpoint's cursor is durable only if it is
-// the key of the last item already in a committed part (the fake's cursors
-// are last keys, and every page here ends on an item).
+// requireCursorsMatchParts: a checkpoint's cursor is durable only if every
+// item up to it that the filter keeps is already in a committed part (the
+// fake's cursors are last keys, and every page here ends on an item).
+// Without a filter, the cursor is the key of the last item committed.
 func (f *fixture) requireCursorsMatchParts(t *testing.T) {
 	t.Helper()
-	var written int64
 	for _, cp := range f.commit.checkpoints() {
 		if cp.Cursor == nil {
-			require.Equal(t, int64(len(f.source)), cp.ItemCount, "final checkpoint counts every item")
+			require.Equal(t, f.kept(len(f.source)), cp.ItemCount, "final checkpoint counts every item")
 			continue
 		}
-		written = cp.ItemCount
-		require.Positive(t, written)
-		require.Equal(t, pkOf(f.source[written-1]), cp.Cursor["pk"].(*types.AttributeValueMemberS).Value,
-			"checkpoint after %d items must point at item %d", written, written-1)
+		at := f.scan.index[cp.Cursor["pk"].(*types.AttributeValueMemberS).Value]
+		require.Equal(t, f.kept(at+1), cp.ItemCount,
+			"checkpoint at item %d must count every item kept up to it as committed", at)
 	}
+}
+
+// kept is how many of the segment's first n items the filter keeps.
+func (f *fixture) kept(n int) int64 {
+	var k int64
+	for _, it := range f.source[:n] {
+		if f.scan.filter == nil || f.scan.filter(it) {
+			k++
+		}
+	}
+	return k
 }

@@ -3,14 +3,16 @@
 // projection), encodes each item as a line in the export's format, streams
 // the lines through its compression into part files in S3, and after
 // each part is durable commits the part together with the cursor that
-// follows it. A new attempt resumes from that cursor, never from the start.
+// follows it. Pages the filter left empty write nothing; while no part is
+// open their cursor is checkpointed alone (Exporter.CheckpointEvery). A
+// new attempt resumes from the last cursor recorded, never from the start.
 //
 // Reading runs one page ahead of writing (Exporter.Prefetch): the next
 // Scan is in flight while the current page is encoded, compressed and
 // uploaded. A page read ahead is not progress: checkpoints only ever name
-// the cursor of the last page written into a committed part, and a page
-// that was read but not written when the job stops is read again by the
-// next attempt.
+// the cursor of the last page written (into a committed part, or empty
+// with no part open), and a page that was read but not written when the
+// job stops is read again by the next attempt.
 package segexport
 
 import (
@@ -51,8 +53,11 @@ type Pacer interface {
 }
 
 // Committer records durable progress; controltable.Store implements it.
+// Checkpoint records a cursor with no part: that of pages a filter left
+// empty.
 type Committer interface {
 	CommitPart(ctx context.Context, l export.Lease, p export.Part, cp export.Checkpoint, lease time.Duration) error
+	Checkpoint(ctx context.Context, l export.Lease, cp export.Checkpoint, lease time.Duration) error
 	CompleteSegment(ctx context.Context, l export.Lease, last *export.Part, cp export.Checkpoint) error
 	// GetPart reads a part row: a rejected part is deleted only if no row
 	// points at it.
@@ -85,6 +90,26 @@ type Exporter struct {
 	// read-ahead off (each Scan waits until the previous page is written).
 	// Each page ahead costs one page of memory per running segment.
 	Prefetch int
+	// CheckpointEvery bounds the scanning a killed attempt loses while no
+	// part is open: pages whose items the export's filter all dropped write
+	// nothing, so no part commit records their cursor, and without a
+	// checkpoint a segment that matches nothing for hours would be scanned
+	// again from its start by every new attempt. Once the last durable
+	// cursor is this old, the cursor is checkpointed alone (one small write
+	// of the segment row). 0 means DefaultCheckpointEvery.
+	CheckpointEvery time.Duration
+}
+
+// DefaultCheckpointEvery is a fraction of any lease, so a worker killed at
+// any moment costs its successor under a minute of empty pages, and one
+// write every half minute is nothing next to the reads it saves.
+const DefaultCheckpointEvery = 30 * time.Second
+
+func (x *Exporter) checkpointEvery() time.Duration {
+	if x.CheckpointEvery > 0 {
+		return x.CheckpointEvery
+	}
+	return DefaultCheckpointEvery
 }
 
 // DefaultPrefetch is one page ahead: enough to hide a Scan's latency
@@ -115,6 +140,7 @@ type Result struct {
 	Items        int64 // items written by this attempt
 	PagesScanned int64 // pages scanned and written by this attempt
 	Parts        int   // parts committed by this attempt
+	Checkpoints  int   // cursors checkpointed without a part (empty pages)
 	ResumedFrom  int   // part number the attempt started at (0: from the start)
 	// PagesDiscarded were read ahead but not written when the attempt
 	// stopped (drain, failure); the next attempt reads them again.
@@ -160,6 +186,9 @@ func (x *Exporter) Run(ctx context.Context, job Job) (res Result, err error) {
 
 	var cur *part
 	var buf *bufio.Writer // reused by every part of the attempt
+	// durable is when the cursor was last recorded (claim, commit or
+	// checkpoint); unsaved says pages were written since.
+	durable, unsaved := x.now(), false
 	defer func() {
 		if cur != nil {
 			cur.obj.Abort()
@@ -209,7 +238,32 @@ func (x *Exporter) Run(ctx context.Context, job Job) (res Result, err error) {
 		}
 		res.Items += p.ItemCount
 		res.Parts++
+		durable, unsaved = cp.At, false
 		log.Debug("part committed", zap.String("key", p.Key), zap.Int64("items", p.ItemCount), zap.Int64("bytes", p.Bytes))
+		return nil
+	}
+
+	// checkpoint records the cursor alone, with no part open: every item
+	// before it is in a committed part or was dropped by the filter.
+	checkpoint := func(cursor map[string]types.AttributeValue) error {
+		cp.Cursor = cursor
+		cp.At = x.now()
+		if err := x.Commit.Checkpoint(ctx, lease, cp, x.LeaseDuration); err != nil {
+			return fmt.Errorf("%s: checkpoint after page %d: %w", where, cp.Pages, err)
+		}
+		res.Checkpoints++
+		durable, unsaved = cp.At, false
+		log.Debug("cursor checkpointed without a part", zap.Int64("pages", cp.Pages))
+		return nil
+	}
+	// save makes what was written so far durable before a drain.
+	save := func(cursor map[string]types.AttributeValue) error {
+		if cur != nil {
+			return commit(cursor)
+		}
+		if unsaved {
+			return checkpoint(cursor)
+		}
 		return nil
 	}
 
@@ -226,7 +280,7 @@ func (x *Exporter) Run(ctx context.Context, job Job) (res Result, err error) {
 		if errors.Is(err, errDrainStop) {
 			// The reader saw the drain before reading another page: this is
 			// a page boundary, like the one the check below stops at.
-			if err := commit(cursor); err != nil {
+			if err := save(cursor); err != nil {
 				return res, err
 			}
 			return res, ErrDrained
@@ -236,6 +290,7 @@ func (x *Exporter) Run(ctx context.Context, job Job) (res Result, err error) {
 		}
 		res.PagesScanned++
 		cp.Pages++
+		unsaved = true
 		if len(out.Items) > 0 && cur == nil {
 			obj := store.Create(ctx, exp.PartKey(seg.Segment, cp.NextPart, lease.Attempt))
 			if buf == nil {
@@ -272,8 +327,13 @@ func (x *Exporter) Run(ctx context.Context, job Job) (res Result, err error) {
 			break
 		}
 		draining := isClosed(job.Drain)
-		if cur != nil && (cur.written() >= partSize || draining) {
+		switch {
+		case cur != nil && (cur.written() >= partSize || draining):
 			if err := commit(cursor); err != nil {
+				return res, err
+			}
+		case cur == nil && (draining || x.now().Sub(durable) >= x.checkpointEvery()):
+			if err := save(cursor); err != nil {
 				return res, err
 			}
 		}
@@ -302,7 +362,7 @@ func (x *Exporter) Run(ctx context.Context, job Job) (res Result, err error) {
 		}
 		return res, err
 	}
-	log.Info("segment done", zap.Int64("items", cp.ItemCount), zap.Int("parts", cp.NextPart), zap.Int64("pagesThisAttempt", res.PagesScanned), zap.Int64("pagesTotal", cp.Pages), zap.Int("resumedFromPart", res.ResumedFrom))
+	log.Info("segment done", zap.Int64("items", cp.ItemCount), zap.Int("parts", cp.NextPart), zap.Int64("pagesThisAttempt", res.PagesScanned), zap.Int64("pagesTotal", cp.Pages), zap.Int("resumedFromPart", res.ResumedFrom), zap.Int("checkpoints", res.Checkpoints))
 	return res, nil
 }
 

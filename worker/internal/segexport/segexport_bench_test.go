@@ -83,6 +83,10 @@ func (nopCommitter) CommitPart(context.Context, export.Lease, export.Part, expor
 	return nil
 }
 
+func (nopCommitter) Checkpoint(context.Context, export.Lease, export.Checkpoint, time.Duration) error {
+	return nil
+}
+
 func (nopCommitter) CompleteSegment(context.Context, export.Lease, *export.Part, export.Checkpoint) error {
 	return nil
 }

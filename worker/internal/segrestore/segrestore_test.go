@@ -108,6 +108,11 @@ func (c *fakeCommit) GetPart(context.Context, string, int, int) (*export.Part, e
 	return nil, export.ErrNotFound
 }
 
+// Checkpoint is never called: a restore's checkpoints go through CommitPart.
+func (c *fakeCommit) Checkpoint(context.Context, export.Lease, export.Checkpoint, time.Duration) error {
+	return fmt.Errorf("a restore does not checkpoint without a part")
+}
+
 func (c *fakeCommit) CompleteSegment(_ context.Context, _ export.Lease, _ *export.Part, cp export.Checkpoint) error {
 	c.done = &cp
 	return nil
