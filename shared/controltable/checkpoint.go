@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/ddbfleet/ddbfleet/shared/export"
 )
@@ -17,21 +16,7 @@ import (
 // there is no part row to keep in step. Its values are absolute, so a
 // retry of a try that applied writes the same row again.
 func (s *Dynamo) Checkpoint(ctx context.Context, l export.Lease, cp export.Checkpoint, lease time.Duration) error {
-	cond, names, values := leaseCondition(l)
-	now := s.commitTime(cp)
-	values[":np"] = num(int64(cp.NextPart))
-	values[":ic"] = num(cp.ItemCount)
-	values[":by"] = num(cp.Bytes)
-	values[":pg"] = num(cp.Pages)
-	values[":exp"] = num(ms(now.Add(lease)))
-	values[":now"] = num(ms(now))
-	update := "SET nextPart = :np, itemCount = :ic, #by = :by, pages = :pg, leaseExpiry = :exp, updatedAt = :now"
-	names["#by"] = "bytes"
-	if len(cp.Cursor) > 0 {
-		values[":cur"] = &types.AttributeValueMemberM{Value: cp.Cursor}
-		update += ", #cur = :cur"
-		names["#cur"] = "cursor"
-	}
+	update, cond, names, values, _ := s.checkpointUpdate(l, cp, lease)
 	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: key(l.ExportID, segSK(l.Segment)),
 		UpdateExpression: &update, ConditionExpression: &cond,

@@ -602,27 +602,35 @@ func (s *Dynamo) partPut(l export.Lease, p export.Part, now time.Time) types.Tra
 	return types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: item}}
 }
 
-// CommitPart records a durable part and the checkpoint after it in one
-// transaction, also extending the lease. It writes only the segment's own
-// rows: a condition on the export row would make every commit of every
-// worker contend on one item. Cancel fences commits through the segment
-// row instead (CancelSegment).
-func (s *Dynamo) CommitPart(ctx context.Context, l export.Lease, p export.Part, cp export.Checkpoint, lease time.Duration) error {
-	cond, names, values := leaseCondition(l)
-	now := s.commitTime(cp)
+// checkpointUpdate is the update of a segment row to checkpoint cp,
+// extending the lease, conditional on holding l: what CommitPart writes
+// next to its part row and Checkpoint writes alone.
+func (s *Dynamo) checkpointUpdate(l export.Lease, cp export.Checkpoint, lease time.Duration) (update, cond string, names map[string]string, values map[string]types.AttributeValue, now time.Time) {
+	cond, names, values = leaseCondition(l)
+	now = s.commitTime(cp)
 	values[":np"] = num(int64(cp.NextPart))
 	values[":ic"] = num(cp.ItemCount)
 	values[":by"] = num(cp.Bytes)
 	values[":pg"] = num(cp.Pages)
 	values[":exp"] = num(ms(now.Add(lease)))
 	values[":now"] = num(ms(now))
-	update := "SET nextPart = :np, itemCount = :ic, #by = :by, pages = :pg, leaseExpiry = :exp, updatedAt = :now"
+	update = "SET nextPart = :np, itemCount = :ic, #by = :by, pages = :pg, leaseExpiry = :exp, updatedAt = :now"
 	names["#by"] = "bytes"
 	if len(cp.Cursor) > 0 {
 		values[":cur"] = &types.AttributeValueMemberM{Value: cp.Cursor}
 		update += ", #cur = :cur"
 		names["#cur"] = "cursor"
 	}
+	return update, cond, names, values, now
+}
+
+// CommitPart records a durable part and the checkpoint after it in one
+// transaction, also extending the lease. It writes only the segment's own
+// rows: a condition on the export row would make every commit of every
+// worker contend on one item. Cancel fences commits through the segment
+// row instead (CancelSegment).
+func (s *Dynamo) CommitPart(ctx context.Context, l export.Lease, p export.Part, cp export.Checkpoint, lease time.Duration) error {
+	update, cond, names, values, now := s.checkpointUpdate(l, cp, lease)
 	items := []types.TransactWriteItem{
 		s.partPut(l, p, now),
 		{Update: &types.Update{
