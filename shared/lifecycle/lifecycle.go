@@ -423,9 +423,11 @@ func (l *Lifecycle) Rescue(ctx context.Context, exportID string, grace time.Dura
 		}
 		return rep, l.Store.Forget(ctx, exportID)
 	}
-	// An export running longer than half the rows' retention keeps them.
+	// An export running longer than half the rows' retention keeps them;
+	// a failure is retried by the next pass, 45 days before it matters,
+	// and must not hold up the rescue itself.
 	if _, err := l.RetainRows(ctx, e); err != nil {
-		return rep, err
+		l.Log.Warn("could not extend the retention of the control rows", zap.String("exportId", exportID), zap.Error(err))
 	}
 	if e.State == export.Pending && l.now().Sub(e.StartTime) > 2*grace {
 		// The coordinator that recorded it died before it finished
