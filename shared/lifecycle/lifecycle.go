@@ -14,11 +14,8 @@ package lifecycle
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -171,7 +168,7 @@ func (l *Lifecycle) Settle(ctx context.Context, exportID string) error {
 	}
 	switch e.Settlement(l.now()) {
 	case export.Finalize:
-		claim, won, err := l.Store.ClaimFinalize(ctx, exportID, e.SegmentsTotal, finalizeOwner(), FinalizeLease)
+		claim, won, err := l.Store.ClaimFinalize(ctx, exportID, e.SegmentsTotal, export.NewOwner(export.Process()), FinalizeLease)
 		if err != nil || !won {
 			return err
 		}
@@ -188,15 +185,6 @@ func (l *Lifecycle) Settle(ctx context.Context, exportID string) error {
 		return err
 	}
 	return nil
-}
-
-// finalizeOwner names one finalize claim: unique, so that a retried claim
-// is recognised as this one and no other process's.
-func finalizeOwner() string {
-	host, _ := os.Hostname()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b))
 }
 
 // completeRestore ends a restore whose files are all loaded: it has no
@@ -254,7 +242,8 @@ func (l *Lifecycle) holdFinalize(ctx context.Context, claim export.FinalizeClaim
 }
 
 // removeOrphans deletes every object under prefix that no part row points
-// at (recorded holds the parts' keys) and says how many it deleted.
+// at (recorded holds the parts' keys; nil: none) and says how many it
+// deleted.
 func removeOrphans(ctx context.Context, obj *objstore.Store, prefix string, recorded map[string]int) (int, error) {
 	var orphans []string
 	err := obj.Walk(ctx, prefix, func(o objstore.Object) {
@@ -717,16 +706,7 @@ func (l *Lifecycle) Cancel(ctx context.Context, exportID string) (int, error) {
 }
 
 // clearData deletes every object under the export's data/ and returns how
-// many there were.
+// many there were: every one is an orphan when no part counts.
 func (l *Lifecycle) clearData(ctx context.Context, e *export.Export) (int, error) {
-	obj := l.objects(e)
-	objs, err := obj.List(ctx, e.DataPrefix())
-	if err != nil {
-		return 0, err
-	}
-	keys := make([]string, len(objs))
-	for i, o := range objs {
-		keys[i] = o.Key
-	}
-	return len(keys), obj.Delete(ctx, keys...)
+	return removeOrphans(ctx, l.objects(e), e.DataPrefix(), nil)
 }

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ddbfleet/ddbfleet/shared/clock"
+	"github.com/ddbfleet/ddbfleet/shared/export"
 )
 
 // Rescuer is the background service every worker runs, so the fleet heals
@@ -107,7 +108,7 @@ func (r *Rescuer) lookAgain(fleet int) {
 // next pass tries again.
 func (r *Rescuer) Pass(ctx context.Context) {
 	if r.ID == "" {
-		r.ID = fmt.Sprintf("rescuer@%d", time.Now().UnixNano())
+		r.ID = export.NewOwner(export.Process())
 	}
 	active, err := r.Life.Store.ListActive(ctx)
 	if err != nil {

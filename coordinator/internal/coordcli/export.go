@@ -224,7 +224,7 @@ func wait(ctx context.Context, e *env, life *lifecycle.Lifecycle, id string, lea
 	// A steward's pass once a lease, like a worker's; progress samples
 	// (one a minute) are looked at twice as often.
 	period := max(time.Second, lease/2)
-	owner := fmt.Sprintf("coordinator/%d@%d", os.Getpid(), time.Now().UnixNano())
+	owner := export.NewOwner(export.Process())
 	var live export.Sample
 	var lastLook, lastRescue time.Time
 	tick := time.NewTicker(time.Second)

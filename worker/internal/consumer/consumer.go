@@ -13,11 +13,8 @@ package consumer
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,12 +105,6 @@ type Consumer struct {
 	maxReceive int
 	inflight   atomic.Int32
 	lastActive atomic.Int64 // unix nanos on Clock of the last message or finished job
-}
-
-// DefaultID is host/pid, unique among live workers.
-func DefaultID() string {
-	host, _ := os.Hostname()
-	return fmt.Sprintf("%s/%d", host, os.Getpid())
 }
 
 // receiveRetry paces receives after a failure: quick at first, never
@@ -304,7 +295,7 @@ func (c *Consumer) handle(ctx context.Context, m queue.Message, drain <-chan str
 	var refused *export.NotClaimableError
 	claimed := c.Clock.Now() // the lease runs from no earlier than this
 	if exp != nil && exp.State.AcceptsWork() {
-		owner := c.ID + "/" + nonce()
+		owner := export.NewOwner(c.ID)
 		seg, lease, err = c.Store.ClaimSegment(ctx, m.ExportID, m.Segment, owner, c.Config.LeaseDuration)
 		if err != nil && !errors.As(err, &refused) {
 			log.Warn("claim failed; message will be redelivered", zap.Error(err))
@@ -453,12 +444,6 @@ func (c *Consumer) deleteMsg(ctx context.Context, m queue.Message, log *zap.Logg
 	if err := c.Queue.Delete(ctx, m.ReceiptHandle); err != nil {
 		log.Warn("could not delete message; it will be redelivered and dropped then", zap.Error(err))
 	}
-}
-
-func nonce() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // progress is what a segment's heartbeat reports: the items the run has

@@ -4,7 +4,6 @@ package workercli
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -173,7 +172,7 @@ func run(c *cli.Context) error {
 	}
 	cons := &consumer.Consumer{
 		Config:   cfg,
-		ID:       consumer.DefaultID(),
+		ID:       export.Process(),
 		Queue:    q,
 		Store:    store,
 		Settler:  life,
@@ -194,9 +193,9 @@ func run(c *cli.Context) error {
 	}
 	// Every worker is a candidate steward: one of them rescues each active
 	// export once a lease, so the fleet heals itself when no coordinator
-	// waits. The start time tells apart two runs with the same host/pid
+	// waits. The random part tells apart two runs with the same host/pid
 	// (pid 1 in every container).
-	rescuer := &lifecycle.Rescuer{Life: life, ID: fmt.Sprintf("%s@%d", cons.ID, time.Now().UnixNano()),
+	rescuer := &lifecycle.Rescuer{Life: life, ID: export.NewOwner(cons.ID),
 		Period: cfg.LeaseDuration, Grace: cfg.LeaseDuration, Log: log}
 	rescuer.Start(ctx)
 	defer rescuer.Stop()
